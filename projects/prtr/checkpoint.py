@@ -1,0 +1,36 @@
+# Copyright (c) prtr authors. All rights reserved.
+"""Safe loading of mmengine checkpoints under ``torch.load(weights_only=True)``.
+
+torch >= 2.6 unpickles checkpoints with ``weights_only=True`` by default, and
+mmengine 0.10.7 calls ``torch.load`` without saying otherwise. Its
+checkpoints hold, besides tensors, numpy arrays and scalars (dataset meta,
+message-hub history) and mmengine's ``HistoryBuffer``. We allow exactly
+those types, instead of switching ``weights_only`` off (which would let any
+pickle run code); a checkpoint with any other pickled global is still
+refused by torch.
+"""
+from typing import List
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+
+
+def mmengine_checkpoint_globals() -> List[object]:
+    """The non-tensor types that mmengine/mmpose checkpoints contain."""
+    try:  # numpy >= 1.25 keeps these in numpy.core, numpy 2 in numpy._core
+        from numpy.core.multiarray import _reconstruct, scalar
+    except ImportError:  # pragma: no cover
+        from numpy._core.multiarray import _reconstruct, scalar
+    dtype_classes = [type(np.dtype(t)) for t in (
+        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
+        np.uint16, np.uint32, np.uint64, np.float16, np.float32, np.float64,
+        np.str_, np.object_)]
+    return [_reconstruct, scalar, np.ndarray, np.dtype, HistoryBuffer
+            ] + dtype_classes
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Register :func:`mmengine_checkpoint_globals` as torch safe globals."""
+    if hasattr(torch.serialization, 'add_safe_globals'):
+        torch.serialization.add_safe_globals(mmengine_checkpoint_globals())

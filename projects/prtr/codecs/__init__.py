@@ -1,0 +1,3 @@
+from .prtr_label import PRTRLabel
+
+__all__ = ['PRTRLabel']

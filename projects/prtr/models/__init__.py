@@ -1,0 +1,3 @@
+from .heads import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
+from .task_modules import *  # noqa: F401,F403

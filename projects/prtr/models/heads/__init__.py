@@ -1,0 +1,3 @@
+from .prtr_head import PRTRHead
+
+__all__ = ['PRTRHead']

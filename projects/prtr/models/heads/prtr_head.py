@@ -1,0 +1,330 @@
+# Copyright (c) prtr authors. All rights reserved.
+"""PRTR's keypoint transformer head."""
+import copy
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmdet.models.layers import (DetrTransformerDecoder,
+                                 DetrTransformerEncoder,
+                                 SinePositionalEncoding)
+from mmdet.models.layers.transformer import MLP
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor, nn
+
+from mmpose.models.heads.base_head import BaseHead
+from mmpose.models.utils.tta import flip_coordinates
+from mmpose.registry import KEYPOINT_CODECS, MODELS, TASK_UTILS
+from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
+                                 OptSampleList, Predictions)
+
+_ATTN = dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True)
+_FFN = dict(
+    embed_dims=256,
+    feedforward_channels=2048,
+    num_fcs=2,
+    ffn_drop=0.0,
+    act_cfg=dict(type='ReLU', inplace=True))
+# DETR's transformer as PRTR configures it: post-norm, ReLU, no dropout,
+# no final encoder norm, a final LayerNorm on every decoder output.
+DETR_TRANSFORMER = dict(
+    encoder=dict(
+        num_layers=6, layer_cfg=dict(self_attn_cfg=_ATTN, ffn_cfg=_FFN)),
+    decoder=dict(
+        num_layers=6,
+        layer_cfg=dict(self_attn_cfg=_ATTN, cross_attn_cfg=_ATTN,
+                       ffn_cfg=_FFN),
+        return_intermediate=True))
+
+
+def hungarian_decode(cls_scores: Tensor,
+                     kpt_preds: Tensor) -> Tuple[Tensor, Tensor]:
+    """PRTR inference: one query per joint by Hungarian matching.
+
+    The "no keypoint" logit is dropped *before* the softmax; the K x N matrix
+    of ``-prob`` is solved per image and each joint takes its query's
+    coordinates, with the matched probability as its score.
+
+    Args:
+        cls_scores (Tensor): logits ``[B, N, K+1]`` of one decoder layer.
+        kpt_preds (Tensor): normalised coordinates ``[B, N, 2]``.
+
+    Returns:
+        tuple: coordinates ``[B, K, 2]`` and scores ``[B, K]``.
+    """
+    prob = cls_scores[..., :-1].softmax(-1)  # [B, N, K]
+    cost = (-prob).detach().transpose(1, 2).cpu().numpy()  # [B, K, N]
+    queries = np.stack([linear_sum_assignment(c)[1] for c in cost])
+    queries = torch.from_numpy(queries).to(prob.device)  # [B, K]
+    # [B, N, K] -> [B, K, N], then the matched query of each joint
+    scores = prob.transpose(1, 2).gather(2, queries.unsqueeze(-1)).squeeze(-1)
+    coords = torch.gather(kpt_preds, 1,
+                          queries.unsqueeze(-1).expand(-1, -1, 2))
+    return coords, scores
+
+
+@MODELS.register_module()
+class PRTRHead(BaseHead):
+    """Keypoint transformer head of two-stage PRTR.
+
+    "Pose Recognition with Cascade Transformers", Li et al., CVPR 2021
+    (https://arxiv.org/abs/2104.06976). A 1x1 projection of the last
+    backbone feature, DETR's encoder/decoder with ``num_queries`` learned
+    queries, and on every decoder layer a class head (K joints + "no
+    keypoint", the last index) and a 3-layer MLP regressing normalised
+    ``(x, y)``. Training matches queries to joints with a Hungarian
+    assigner on every decoder layer; inference matches on the last one.
+
+    Args:
+        in_channels (int): channels of the last input feature.
+        num_keypoints (int): K, the number of joints.
+        num_queries (int): number of keypoint queries. Defaults to 100.
+        embed_dims (int): transformer width. Defaults to 256.
+        transformer (dict): ``encoder`` and ``decoder`` configs of mmdet's
+            ``DetrTransformerEncoder`` / ``DetrTransformerDecoder``.
+        positional_encoding (dict): mmdet ``SinePositionalEncoding`` config
+            (DETR's: 128 features per axis, temperature 10000, normalised,
+            scale 2*pi).
+        eos_coef (float): class weight of "no keypoint". Defaults to 0.1.
+        loss_cls (dict): classification loss (mmdet CrossEntropyLoss).
+        loss_kpt (dict): coordinate loss (mmdet L1Loss, weight 5).
+        assigner (dict): query-to-joint assigner.
+        decoder (dict, optional): codec turning matched normalised
+            coordinates into input-space keypoints (:class:`PRTRLabel`).
+        init_cfg (dict, optional): initialisation config.
+    """
+
+    _version = 2
+
+    def __init__(self,
+                 in_channels: int = 2048,
+                 num_keypoints: int = 17,
+                 num_queries: int = 100,
+                 embed_dims: int = 256,
+                 transformer: ConfigType = DETR_TRANSFORMER,
+                 positional_encoding: ConfigType = dict(
+                     num_feats=128, temperature=10000, normalize=True),
+                 eos_coef: float = 0.1,
+                 loss_cls: ConfigType = dict(
+                     type='mmdet.CrossEntropyLoss',
+                     use_sigmoid=False,
+                     loss_weight=1.0),
+                 loss_kpt: ConfigType = dict(
+                     type='mmdet.L1Loss', loss_weight=5.0),
+                 assigner: ConfigType = dict(
+                     type='KeypointHungarianAssigner'),
+                 decoder: OptConfigType = None,
+                 init_cfg: OptConfigType = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels
+        self.num_keypoints = num_keypoints
+        self.num_queries = num_queries
+        self.embed_dims = embed_dims
+
+        transformer = copy.deepcopy(transformer)
+        self.input_proj = nn.Conv2d(in_channels, embed_dims, kernel_size=1)
+        self.positional_encoding = SinePositionalEncoding(
+            **positional_encoding)
+        # ``transformer.encoder`` / ``transformer.decoder`` as in the official
+        # state dicts; ``self.decoder`` stays mmpose's codec (BaseHead).
+        self.transformer = nn.ModuleDict(
+            dict(
+                encoder=DetrTransformerEncoder(**transformer['encoder']),
+                decoder=DetrTransformerDecoder(**transformer['decoder'])))
+        self.query_embed = nn.Embedding(num_queries, embed_dims)
+        self.class_embed = nn.Linear(embed_dims, num_keypoints + 1)
+        self.kpt_embed = MLP(embed_dims, embed_dims, 2, 3)
+
+        # weight 1 for every joint, eos_coef for "no keypoint" (last index)
+        class_weight = torch.ones(num_keypoints + 1)
+        class_weight[-1] = eos_coef
+        self.register_buffer('class_weight', class_weight, persistent=False)
+        loss_cls = dict(loss_cls, class_weight=class_weight.tolist())
+        self.loss_cls = MODELS.build(loss_cls)
+        self.loss_kpt = MODELS.build(loss_kpt)
+        self.assigner = TASK_UTILS.build(assigner)
+        self.decoder = KEYPOINT_CODECS.build(decoder) if decoder else None
+
+    def init_weights(self) -> None:
+        """DETR's init: xavier-uniform on every >1-dim transformer weight."""
+        super().init_weights()
+        for p in self.transformer.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+
+    def forward(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
+        """Run the transformer on the last feature map.
+
+        Args:
+            feats (tuple[Tensor]): backbone/neck features; the last one,
+                ``[bs, c, h, w]``, is used.
+
+        Returns:
+            tuple: class logits ``[L, bs, N, K+1]`` and normalised
+            coordinates ``[L, bs, N, 2]`` of all L decoder layers.
+        """
+        x = self.input_proj(feats[-1])  # [bs, c, h, w] -> [bs, d, h, w]
+        bs = x.size(0)
+        pos = self.positional_encoding(None, x)  # [bs, d, h, w]
+        x = x.flatten(2).transpose(1, 2)  # [bs, d, h, w] -> [bs, h*w, d]
+        pos = pos.flatten(2).transpose(1, 2)
+        memory = self.transformer.encoder(query=x, query_pos=pos, key_padding_mask=None)
+        query_pos = self.query_embed.weight.unsqueeze(0).expand(bs, -1, -1)
+        hidden = self.transformer.decoder(
+            query=torch.zeros_like(query_pos),
+            key=memory,
+            value=memory,
+            query_pos=query_pos,
+            key_pos=pos,
+            key_padding_mask=None)  # [L, bs, N, d]
+        return self.class_embed(hidden), self.kpt_embed(hidden).sigmoid()
+
+    def predict(self,
+                feats: Features,
+                batch_data_samples: OptSampleList,
+                test_cfg: ConfigType = {}) -> Predictions:
+        """Keypoints of each instance, in input-image pixels.
+
+        With ``test_cfg.flip_test`` ``feats`` is ``[feats, flipped_feats]``:
+        the flipped output is matched on its own, mirrored (x -> 1 - x, no
+        pixel shift), its joints swapped by the dataset's flip indices, and
+        coordinates and scores are averaged with the unflipped result.
+
+        Returns:
+            list[InstanceData]: ``keypoints`` ``[1, K, 2]`` and
+            ``keypoint_scores`` ``[1, K]`` per sample.
+        """
+        if test_cfg.get('flip_test', False):
+            assert isinstance(feats, list) and len(feats) == 2
+            metainfo = batch_data_samples[0].metainfo
+            flip_indices = metainfo['flip_indices']
+            coords, scores = self._decode_last(feats[0])
+            coords_f, scores_f = self._decode_last(feats[1])
+            coords_f = flip_coordinates(
+                coords_f,
+                flip_indices=flip_indices,
+                shift_coords=test_cfg.get('shift_coords', False),
+                input_size=metainfo['input_size'])
+            coords = (coords + coords_f) * 0.5
+            scores = (scores + scores_f[:, flip_indices]) * 0.5
+        else:
+            coords, scores = self._decode_last(feats)
+        # [B, K, 2] + [B, K] -> [B, 1, K, 3]
+        preds = torch.cat([coords, scores.unsqueeze(-1)], dim=-1)
+        return self.decode(preds.unsqueeze(1))
+
+    def _decode_last(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
+        cls_scores, kpt_preds = self.forward(feats)
+        return hungarian_decode(cls_scores[-1], kpt_preds[-1])
+
+    def loss(self,
+             feats: Tuple[Tensor],
+             batch_data_samples: OptSampleList,
+             train_cfg: ConfigType = {}) -> Dict[str, Tensor]:
+        """Set loss of every decoder layer (see :meth:`loss_by_feat`)."""
+        cls_scores, kpt_preds = self.forward(feats)
+        labels = [d.gt_instance_labels for d in batch_data_samples]
+        gt_keypoints = torch.cat([d.keypoint_labels for d in labels])
+        gt_weights = torch.cat([d.keypoint_weights for d in labels])
+        return self.loss_by_feat(cls_scores, kpt_preds, gt_keypoints,
+                                 gt_weights)
+
+    def loss_by_feat(self, all_cls_scores: Tensor, all_kpt_preds: Tensor,
+                     gt_keypoints: Tensor,
+                     gt_weights: Tensor) -> Dict[str, Tensor]:
+        """PRTR's set loss, in two steps as DETR's:
+
+        1. match the K joints of each person to queries, independently on
+           every decoder layer (:attr:`assigner`);
+        2. cross-entropy over K+1 classes on every query (unmatched ones
+           target "no keypoint", weighted ``eos_coef``) and L1 on matched
+           coordinates times the target weight.
+
+        Args:
+            all_cls_scores (Tensor): ``[L, B, N, K+1]`` logits.
+            all_kpt_preds (Tensor): ``[L, B, N, 2]`` normalised coordinates.
+            gt_keypoints (Tensor): ``[B, K, 2]`` normalised targets.
+            gt_weights (Tensor): ``[B, K]`` target weights.
+
+        Returns:
+            dict: ``loss_cls``/``loss_kpt`` of the last layer,
+            ``d{i}.loss_cls``/``d{i}.loss_kpt`` of the others, and the
+            (logged only) ``acc_cls`` of the matched queries' classes.
+        """
+        num_layers = all_cls_scores.size(0)
+        assigned = self.assigner.assign(all_cls_scores, all_kpt_preds,
+                                        gt_keypoints, gt_weights)
+        labels = self.get_targets(assigned, all_cls_scores.size(2))
+        losses = dict()
+        for i in range(num_layers):
+            loss_cls, loss_kpt = self.loss_by_feat_single(
+                all_cls_scores[i], all_kpt_preds[i], labels[i], assigned[i],
+                gt_keypoints, gt_weights)
+            prefix = '' if i == num_layers - 1 else f'd{i}.'
+            losses[f'{prefix}loss_cls'] = loss_cls
+            losses[f'{prefix}loss_kpt'] = loss_kpt
+        with torch.no_grad():
+            matched = assigned[-1] >= 0  # [B, K]
+            pred_cls = all_cls_scores[-1].argmax(-1).gather(
+                1, assigned[-1].clamp(min=0))  # [B, K]
+            joint_ids = torch.arange(self.num_keypoints, device=matched.device)
+            correct = (pred_cls == joint_ids)[matched].float()
+            losses['acc_cls'] = correct.mean() if correct.numel() else \
+                correct.new_zeros(())
+        return losses
+
+    def get_targets(self, assigned: Tensor, num_queries: int) -> Tensor:
+        """Class target of every query.
+
+        Args:
+            assigned (Tensor): ``[L, B, K]`` query index per joint, ``-1``
+                for an unmatched joint.
+            num_queries (int): N.
+
+        Returns:
+            Tensor: ``[L, B, N]`` labels: the joint a query was matched to,
+            K ("no keypoint") otherwise.
+        """
+        num_layers, bs, num_joints = assigned.shape
+        labels = assigned.new_full((num_layers, bs, num_queries + 1),
+                                   num_joints)
+        joint_ids = torch.arange(num_joints, device=assigned.device)
+        # unmatched joints (-1) write into a spare last column, dropped below
+        labels.scatter_(2, assigned % (num_queries + 1),
+                        joint_ids.expand_as(assigned))
+        return labels[..., :num_queries]
+
+    def loss_by_feat_single(self, cls_scores: Tensor, kpt_preds: Tensor,
+                            labels: Tensor, assigned: Tensor,
+                            gt_keypoints: Tensor,
+                            gt_weights: Tensor) -> Tuple[Tensor, Tensor]:
+        """Loss of one decoder layer.
+
+        Args:
+            cls_scores (Tensor): ``[B, N, K+1]``.
+            kpt_preds (Tensor): ``[B, N, 2]``.
+            labels (Tensor): ``[B, N]`` class targets.
+            assigned (Tensor): ``[B, K]`` matched query per joint.
+            gt_keypoints (Tensor): ``[B, K, 2]``.
+            gt_weights (Tensor): ``[B, K]``.
+        """
+        num_cls = cls_scores.size(-1)
+        labels = labels.reshape(-1)
+        # F.cross_entropy(weight=w) averages by the summed weights of the
+        # targets; mmdet's loss takes that as avg_factor.
+        loss_cls = self.loss_cls(
+            cls_scores.reshape(-1, num_cls),
+            labels,
+            avg_factor=self.class_weight[labels].sum())
+
+        index = assigned.clamp(min=0).unsqueeze(-1).expand(-1, -1, 2)
+        matched = kpt_preds.gather(1, index)  # [B, K, 2]
+        weights = (gt_weights * (assigned >= 0)).unsqueeze(-1).expand_as(
+            matched)
+        # Official: mean over all B*K*2 terms, times K.
+        loss_kpt = self.loss_kpt(
+            matched,
+            gt_keypoints,
+            weights,
+            avg_factor=weights.numel() / self.num_keypoints)
+        return loss_cls, loss_kpt

@@ -1,0 +1,116 @@
+# Copyright (c) prtr authors. All rights reserved.
+"""Hungarian assignment of PRTR's keypoint queries to joints."""
+from typing import List, Optional, Union
+
+import torch
+from mmengine.structures import BaseDataElement
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor
+
+from mmpose.registry import TASK_UTILS
+
+
+@TASK_UTILS.register_module()
+class KeypointHungarianAssigner:
+    """One-to-one matching between K joints and N keypoint queries.
+
+    PRTR (Li et al., "Pose Recognition with Cascade Transformers", CVPR 2021)
+    treats the K joints of one person as a set of K targets of distinct
+    classes. The cost of giving joint ``j`` to query ``q`` is the sum of the
+    match costs (by default ``-softmax(logits)[q, j]`` with weight 1 and the
+    L1 distance of normalised coordinates with weight 5); scipy's
+    ``linear_sum_assignment`` solves the K x N problem.
+
+    The costs of all decoder layers and all images are computed in one
+    batched tensor expression and moved to the host once per call.
+
+    Args:
+        match_costs (list[dict]): match cost configs. Each is called with
+            ``pred_instances`` holding ``scores`` (logits, ``[*, N, K+1]``)
+            and ``keypoints`` (``[*, N, 2]``) and ``gt_instances`` holding
+            ``labels`` (``[K]``) and ``keypoints`` (``[B, K, 2]``); each
+            returns a ``[*, N, K]`` cost.
+        visible_only (bool): match only joints whose target weight is
+            positive. The official code matches all K joints (invisible ones
+            carry weight 0 in the coordinate loss but still take a query and
+            its class), which is the default.
+    """
+
+    def __init__(self,
+                 match_costs: Union[List[dict], dict] = [
+                     dict(type='mmdet.ClassificationCost', weight=1.),
+                     dict(type='KeypointL1Cost', weight=5.),
+                 ],
+                 visible_only: bool = False) -> None:
+        if isinstance(match_costs, dict):
+            match_costs = [match_costs]
+        self.match_costs = [TASK_UTILS.build(c) for c in match_costs]
+        self.visible_only = visible_only
+
+    @torch.no_grad()
+    def cost_matrix(self, cls_scores: Tensor, kpt_preds: Tensor,
+                    gt_keypoints: Tensor) -> Tensor:
+        """Sum of the match costs, ``[*, B, N, K]``, as one tensor op each.
+
+        Args:
+            cls_scores (Tensor): logits ``[*, B, N, K+1]``.
+            kpt_preds (Tensor): normalised coordinates ``[*, B, N, 2]``.
+            gt_keypoints (Tensor): normalised targets ``[B, K, 2]``.
+        """
+        *lead, num_queries, num_cls = cls_scores.shape
+        num_joints = gt_keypoints.shape[-2]
+        # mmdet's ClassificationCost indexes a 2-D [queries, classes] score:
+        # flatten the leading dims, then restore them. BaseDataElement, not
+        # InstanceData: the fields are batched and differ in length.
+        pred = BaseDataElement(
+            scores=cls_scores.reshape(-1, num_cls),
+            keypoints=kpt_preds)
+        gt = BaseDataElement(
+            labels=torch.arange(num_joints, device=cls_scores.device),
+            keypoints=gt_keypoints)
+        cost = 0
+        for match_cost in self.match_costs:
+            c = match_cost(pred_instances=pred, gt_instances=gt)
+            cost = cost + c.reshape(*lead, num_queries, num_joints)
+        return cost
+
+    @torch.no_grad()
+    def assign(self,
+               cls_scores: Tensor,
+               kpt_preds: Tensor,
+               gt_keypoints: Tensor,
+               gt_weights: Optional[Tensor] = None) -> Tensor:
+        """Match queries to joints for every layer and image.
+
+        Args:
+            cls_scores (Tensor): logits ``[L, B, N, K+1]`` (or ``[B, N, K+1]``).
+            kpt_preds (Tensor): normalised coordinates ``[L, B, N, 2]``.
+            gt_keypoints (Tensor): normalised targets ``[B, K, 2]``.
+            gt_weights (Tensor, optional): target weights ``[B, K]``; needed
+                when ``visible_only``.
+
+        Returns:
+            Tensor: ``[L, B, K]`` (long) index of the query assigned to each
+            joint, ``-1`` for a joint left unmatched (``visible_only``).
+        """
+        cost = self.cost_matrix(cls_scores, kpt_preds, gt_keypoints)
+        lead = cost.shape[:-2]
+        num_joints = cost.shape[-1]
+        # [*, B, N, K] -> [*, B, K, N]; the one host transfer of the step.
+        cost = cost.transpose(-1, -2).reshape(-1, num_joints,
+                                              cost.shape[-2]).cpu().numpy()
+        batch_size = gt_keypoints.shape[0]
+        if self.visible_only:
+            assert gt_weights is not None, 'visible_only needs gt_weights'
+            keep = (gt_weights > 0).cpu().numpy()
+        assigned = torch.full((cost.shape[0], num_joints), -1,
+                              dtype=torch.long)
+        for i, c in enumerate(cost):
+            if self.visible_only:
+                joints = keep[i % batch_size].nonzero()[0]
+                rows, cols = linear_sum_assignment(c[joints])
+                rows = joints[rows]
+            else:
+                rows, cols = linear_sum_assignment(c)
+            assigned[i, torch.from_numpy(rows)] = torch.from_numpy(cols)
+        return assigned.reshape(*lead, num_joints).to(cls_scores.device)

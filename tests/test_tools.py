@@ -1,0 +1,231 @@
+"""tools/train.py, tools/test.py, tools/dist_train.sh and checkpoint
+loading, run as a user runs them on the bundled COCO sample."""
+import glob
+import os
+import os.path as osp
+import shutil
+import subprocess
+
+import pytest
+import torch
+
+from conftest import DATA_ROOT, PYTHON, ROOT, TINY_CONFIG
+
+# a few iterations only: one epoch on 32 of the persons
+QUICK = [
+    'train_cfg.max_epochs=1', 'train_dataloader.num_workers=0',
+    'val_dataloader.num_workers=0', 'train_dataloader.batch_size=8',
+    'train_dataloader.dataset.indices=32'
+]
+
+
+def run(args, **kwargs):
+    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
+    env.update(kwargs.pop('env', {}))
+    return subprocess.run(
+        args, cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=kwargs.pop('timeout', 900), **kwargs)
+
+
+def assert_one_line_error(proc, *needles):
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    last = lines[-1]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    for needle in needles:
+        assert needle in last, proc.stderr[-3000:]
+
+
+@pytest.fixture(scope='session')
+def trained(tmp_path_factory):
+    """One short training run; its checkpoint serves the tests below."""
+    work_dir = str(tmp_path_factory.mktemp('train'))
+    proc = run([
+        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir,
+        '--cfg-options', *QUICK
+    ])
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    ckpt = osp.join(work_dir, 'epoch_1.pth')
+    assert osp.isfile(ckpt), os.listdir(work_dir)
+    return work_dir, ckpt
+
+
+def test_checkpoint_is_mmengine_not_plain_tensors(trained):
+    """The checkpoint holds numpy/HistoryBuffer objects: weights_only
+    loading works only thanks to prtr's safe globals."""
+    _, ckpt = trained
+    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(ckpt)
+    assert unsafe, 'expected non-tensor globals in an mmengine checkpoint'
+    import prtr
+    allowed = {
+        f'{g.__module__}.{g.__qualname__}'
+        for g in prtr.checkpoint.mmengine_checkpoint_globals()
+    }
+    assert set(unsafe) <= allowed, set(unsafe) - allowed
+    torch.load(ckpt, weights_only=True)  # does not raise
+
+
+def test_resume(trained, tmp_path):
+    work_dir, ckpt = trained
+    proc = run([
+        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir',
+        str(tmp_path), '--resume', ckpt, '--no-validate', '--cfg-options',
+        *QUICK, 'train_cfg.max_epochs=2'
+    ])
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    assert 'resumed epoch: 1' in proc.stdout + proc.stderr
+    assert osp.isfile(osp.join(tmp_path, 'epoch_2.pth'))
+
+
+def test_init_model_and_inference(trained):
+    from mmpose.apis import inference_topdown, init_model
+    _, ckpt = trained
+    model = init_model(TINY_CONFIG, ckpt, device='cpu')
+    img = sorted(glob.glob(osp.join(DATA_ROOT, 'train2017', '*.jpg')))[0]
+    results = inference_topdown(model, img, bboxes=[[10, 10, 200, 300]])
+    assert results[0].pred_instances.keypoints.shape == (1, 17, 2)
+    # the weights are the trained ones, not a fresh init
+    state = torch.load(ckpt, weights_only=True)['state_dict']
+    assert torch.equal(model.head.query_embed.weight,
+                       state['head.query_embed.weight'])
+
+
+def test_test_tool_reports_coco_ap(trained, tmp_path):
+    _, ckpt = trained
+    out = tmp_path / 'metrics.json'
+    proc = run([
+        PYTHON, 'tools/test.py', TINY_CONFIG, ckpt, '--work-dir',
+        str(tmp_path), '--out',
+        str(out), '--cfg-options', 'test_dataloader.num_workers=0'
+    ])
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    import json
+    metrics = json.loads(out.read_text())
+    assert 0 <= metrics['coco/AP'] <= 1
+
+
+class Foreign:
+    pass
+
+
+def test_foreign_pickle_is_refused(trained, tmp_path):
+    _, ckpt = trained
+    state = torch.load(ckpt, weights_only=True)
+    state['meta']['evil'] = Foreign()
+    bad = tmp_path / 'foreign.pth'
+    torch.save(state, bad)
+    with pytest.raises(Exception, match='Weights only load failed'):
+        torch.load(bad)  # torch's default, with prtr imported
+    proc = run([PYTHON, 'tools/test.py', TINY_CONFIG, str(bad)])
+    assert_one_line_error(proc, str(bad), 'refused')
+
+
+def test_corrupt_checkpoint(trained, tmp_path):
+    _, ckpt = trained
+    bad = tmp_path / 'truncated.pth'
+    bad.write_bytes(open(ckpt, 'rb').read()[:5000])
+    proc = run([PYTHON, 'tools/test.py', TINY_CONFIG, str(bad)])
+    assert_one_line_error(proc, str(bad), 'corrupt')
+
+
+def test_missing_config():
+    proc = run([PYTHON, 'tools/train.py', 'configs/no_such_config.py'])
+    assert_one_line_error(proc, 'configs/no_such_config.py', 'not found')
+
+
+def test_missing_annotations(tmp_path):
+    proc = run([
+        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir',
+        str(tmp_path / 'w'), '--cfg-options',
+        f'train_dataloader.dataset.data_root={tmp_path}/'
+    ])
+    assert_one_line_error(proc, 'person_keypoints_train2017.json',
+                          'not found')
+
+
+def test_malformed_annotations(tmp_path):
+    root = tmp_path / 'data'
+    (root / 'annotations').mkdir(parents=True)
+    (root / 'annotations' / 'person_keypoints_train2017.json').write_text(
+        '{"images": [')
+    proc = run([
+        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir',
+        str(tmp_path / 'w'), '--no-validate', '--cfg-options',
+        f'train_dataloader.dataset.data_root={root}/'
+    ])
+    assert_one_line_error(proc, 'person_keypoints_train2017.json')
+
+
+def test_unreadable_image(tmp_path):
+    root = tmp_path / 'data'
+    shutil.copytree(DATA_ROOT, root)
+    for jpg in glob.glob(str(root / 'train2017' / '*.jpg')):
+        os.chmod(jpg, 0o644)
+        with open(jpg, 'wb') as f:
+            f.write(b'not a jpeg')
+    proc = run([
+        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir',
+        str(tmp_path / 'w'), '--no-validate', '--cfg-options',
+        f'train_dataloader.dataset.data_root={root}/', *QUICK
+    ])
+    assert_one_line_error(proc, '.jpg')
+
+
+RANK_HOOK = '''
+import os.path as osp
+import torch
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class RankWeightsHook(Hook):
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+
+    def _dump(self, runner, tag):
+        model = runner.model.module if hasattr(runner.model, 'module') \\
+            else runner.model
+        torch.save(model.state_dict(),
+                   osp.join(self.out_dir, f'{tag}_rank{get_rank()}.pth'))
+
+    def before_train(self, runner):
+        self._dump(runner, 'start')
+
+    def after_train(self, runner):
+        self._dump(runner, 'end')
+'''
+
+
+def test_dist_train_two_cpu_processes(tmp_path):
+    (tmp_path / 'rank_weights_hook.py').write_text(RANK_HOOK)
+    cfg = tmp_path / 'dist_cfg.py'
+    cfg.write_text(f'''_base_ = ['{TINY_CONFIG}']
+custom_imports = dict(
+    imports=['prtr', 'rank_weights_hook'], allow_failed_imports=False)
+custom_hooks = [
+    dict(type='SyncBuffersHook'),
+    dict(type='RankWeightsHook', out_dir='{tmp_path}')
+]
+''')
+    proc = run([
+        'bash', 'tools/dist_train.sh',
+        str(cfg), '2', '--work-dir',
+        str(tmp_path / 'w'), '--no-validate', '--cfg-options', *QUICK
+    ],
+               env=dict(
+                   PYTHON=PYTHON,
+                   PORT='29517',
+                   PYTHONPATH=f'{tmp_path}:' +
+                   os.environ.get('PYTHONPATH', '')))
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-5000:])
+    start = torch.load(tmp_path / 'start_rank0.pth')
+    end = [torch.load(tmp_path / f'end_rank{r}.pth') for r in (0, 1)]
+    assert set(end[0]) == set(end[1])
+    for key in end[0]:
+        assert torch.equal(end[0][key], end[1][key]), key
+    # and training really changed them
+    changed = [k for k in start if not torch.equal(start[k], end[0][k])]
+    assert len(changed) > len(start) // 2
+    assert osp.isfile(tmp_path / 'w' / 'epoch_1.pth')

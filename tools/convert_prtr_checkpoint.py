@@ -1,0 +1,115 @@
+# Copyright (c) prtr authors. All rights reserved.
+"""Convert official PRTR weights to checkpoints of this package.
+
+    python tools/convert_prtr_checkpoint.py IN.pth OUT.pth
+
+IN is one of
+- an official two-stage model, ``pose_transformer_{res50,res101,hrnet_w32}_*
+  .pth`` (a plain ``PoseTransformer`` state dict, or one under
+  ``state_dict``/``model``);
+- the HRNetV2-W32 ImageNet classifier ``hrnetv2_w32_imagenet_pretrained.pth``
+  that the official HRNet configs start from (-> backbone + neck).
+OUT loads into the matching config with no missing or unexpected keys
+(``load_from``, ``init_model``, ``tools/test.py``).
+"""
+import argparse
+import os.path as osp
+import re
+import sys
+from collections import OrderedDict
+from typing import Dict
+
+import torch
+
+# official name pattern -> ours, tried in order on every key
+_RULES = [
+    # backbone: torchvision ResNet / HRNet-cls under Joiner[0].body
+    (r'^backbone\.0\.body\.(incre_modules|downsamp_modules|final_layer)\.',
+     r'neck.\1.'),
+    (r'^backbone\.0\.body\.', 'backbone.'),
+    # DETR transformer (nn.MultiheadAttention / Linear / LayerNorm) ->
+    # mmdet's DETR layers (mmcv MultiheadAttention wraps the same module)
+    (r'^transformer\.(encoder|decoder)\.layers\.(\d+)\.self_attn\.',
+     r'head.transformer.\1.layers.\2.self_attn.attn.'),
+    (r'^transformer\.decoder\.layers\.(\d+)\.multihead_attn\.',
+     r'head.transformer.decoder.layers.\1.cross_attn.attn.'),
+    (r'^transformer\.(encoder|decoder)\.layers\.(\d+)\.linear1\.',
+     r'head.transformer.\1.layers.\2.ffn.layers.0.0.'),
+    (r'^transformer\.(encoder|decoder)\.layers\.(\d+)\.linear2\.',
+     r'head.transformer.\1.layers.\2.ffn.layers.1.'),
+    (r'^transformer\.(encoder|decoder)\.layers\.(\d+)\.norm(\d)\.',
+     lambda m: f'head.transformer.{m[1]}.layers.{m[2]}.norms.'
+     f'{int(m[3]) - 1}.'),
+    (r'^transformer\.decoder\.norm\.', 'head.transformer.decoder.post_norm.'),
+    (r'^(input_proj|query_embed|class_embed|kpt_embed)\.', r'head.\1.'),
+]
+# the HRNet ImageNet classifier: no prefix, and an fc we do not use
+_IMAGENET_RULES = [
+    (r'^(incre_modules|downsamp_modules|final_layer)\.', r'neck.\1.'),
+    (r'^classifier\.', None),
+    (r'^', 'backbone.'),
+]
+
+
+def _rename(key: str, rules) -> str:
+    for pattern, repl in rules:
+        if re.match(pattern, key):
+            return None if repl is None else re.sub(pattern, repl, key, 1)
+    raise KeyError(f'unexpected key in the official checkpoint: {key}')
+
+
+def convert(state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict':
+    """Rename an official state dict to this package's module names."""
+    if 'state_dict' in state_dict:
+        state_dict = state_dict['state_dict']
+    elif 'model' in state_dict:
+        state_dict = state_dict['model']
+    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
+                  for k, v in state_dict.items()}
+    official = any(k.startswith(('backbone.0.body.', 'transformer.'))
+                   for k in state_dict)
+    rules = _RULES if official else _IMAGENET_RULES
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        if key.startswith('deform') or '.sampling_offsets.' in key:
+            raise NotImplementedError(
+                'deformable PRTR checkpoints are not supported yet')
+        new_key = _rename(key, rules)
+        if new_key is not None:
+            out[new_key] = value
+    # Upstream's ResNets use FrozenBatchNorm2d, which has no
+    # num_batches_tracked buffer; mmpose's BatchNorm does.
+    for key in list(out):
+        if key.endswith('.running_mean'):
+            counter = key[:-len('running_mean')] + 'num_batches_tracked'
+            out.setdefault(counter, torch.tensor(0, dtype=torch.long))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='official checkpoint')
+    parser.add_argument('dst', help='output checkpoint')
+    args = parser.parse_args()
+    if not osp.isfile(args.src):
+        sys.exit(f'convert_prtr_checkpoint.py: error: not found: {args.src}')
+    try:
+        # official weights are plain tensors: weights_only is enough
+        src = torch.load(args.src, map_location='cpu', weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        sys.exit(f'convert_prtr_checkpoint.py: error: cannot read '
+                 f'{args.src}: {type(e).__name__}: '
+                 f'{str(e).strip().splitlines()[0]}')
+    try:
+        state_dict = convert(src)
+    except (KeyError, NotImplementedError) as e:
+        sys.exit(f'convert_prtr_checkpoint.py: error: {args.src}: {e}')
+    torch.save(
+        dict(
+            state_dict=state_dict,
+            meta=dict(converted_from=osp.basename(args.src))), args.dst)
+    print(f'{args.src} -> {args.dst}: {len(state_dict)} tensors')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# tools/dist_train.sh CONFIG GPUS [train.py options]
+# Env: NNODES, NODE_RANK, PORT, MASTER_ADDR. Without CUDA, GPUS processes
+# train on the CPU over gloo.
+CONFIG=$1
+GPUS=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+PY=${PYTHON:-python}
+
+PYTHONPATH="$(dirname "$0")/../projects":$PYTHONPATH \
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} \
+"$PY" -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$GPUS" \
+    --master_port="$PORT" \
+    "$(dirname "$0")/train.py" \
+    "$CONFIG" \
+    --launcher pytorch "${@:3}"

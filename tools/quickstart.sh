@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# README command 1: install (if needed), train the small PRTR config on the
+# bundled COCO sample on CPU, evaluate COCO keypoint AP with mmpose's
+# CocoMetric, and draw the predictions on a sample image.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash tools/install.sh
+VENV="${PRTR_VENV:-$ROOT/.venv}"
+# shellcheck disable=SC1091
+source "$VENV/bin/activate"
+
+CONFIG=configs/prtr_res18-tiny_1xb16-60e_coco-mini-128x96.py
+WORK_DIR="${WORK_DIR:-work_dirs/quickstart}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+
+python tools/train.py "$CONFIG" --work-dir "$WORK_DIR" "$@"
+CKPT="$(ls -t "$WORK_DIR"/epoch_*.pth | head -n 1)"
+python tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" \
+  --out "$WORK_DIR/test_metrics.json"
+python tools/visualize_sample.py "$CONFIG" "$CKPT" \
+  --out "$WORK_DIR/prediction.jpg"
+
+LOG="$(ls -t "$WORK_DIR"/*/*.log | head -n 1)"
+echo
+echo "COCO keypoint metrics (bundled sample): $WORK_DIR/test_metrics.json"
+echo "picture: $WORK_DIR/prediction.jpg"
+echo "training log: $LOG"

@@ -1,0 +1,86 @@
+# Copyright (c) prtr authors. All rights reserved.
+"""Evaluate a PRTR model (mmpose 1.x interface: tools/test.py CONFIG CKPT)."""
+import argparse
+import os
+import os.path as osp
+import sys
+
+try:
+    import prtr  # noqa: F401
+except ImportError:  # a plain checkout: the package lives in projects/
+    sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
+    import prtr  # noqa: F401
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from prtr.utils import (check_checkpoint, check_config_file,  # noqa: E402
+                        check_data_files, run_cli, setup_cpu_distributed)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Evaluate a pose model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save evaluation logs')
+    parser.add_argument(
+        '--out', help='also dump the metrics to this json/pkl file')
+    parser.add_argument(
+        '--dump', help='dump the predictions to this .pkl file')
+    parser.add_argument(
+        '--show-dir', help='draw the predictions into this directory')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value (mmengine syntax)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg: Config, args) -> Config:
+    cfg.launcher = args.launcher
+    cfg.load_from = args.checkpoint
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.show_dir:
+        vis = cfg.default_hooks.visualization
+        vis.enable, vis.out_dir = True, args.show_dir
+    if args.dump:
+        if not args.dump.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--dump must name a .pkl file, got {args.dump}')
+        evaluator = cfg.test_evaluator
+        evaluator = evaluator if isinstance(evaluator, list) else [evaluator]
+        cfg.test_evaluator = evaluator + [
+            dict(type='DumpResults', out_file_path=args.dump)
+        ]
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main():
+    args = parse_args()
+    check_config_file(args.config)
+    cfg = merge_args(Config.fromfile(args.config), args)
+    check_data_files(cfg, ('test', ))
+    check_checkpoint(args.checkpoint)
+    setup_cpu_distributed(cfg, args.launcher)
+    metrics = Runner.from_cfg(cfg).test()
+    if args.out:
+        from mmengine.fileio import dump
+        dump(metrics, args.out)
+
+
+if __name__ == '__main__':
+    run_cli(main)

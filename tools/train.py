@@ -1,0 +1,94 @@
+# Copyright (c) prtr authors. All rights reserved.
+"""Train a PRTR model (mmpose 1.x interface: tools/train.py CONFIG [...])."""
+import argparse
+import os
+import os.path as osp
+import sys
+
+try:
+    import prtr  # noqa: F401
+except ImportError:  # a plain checkout: the package lives in projects/
+    sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
+    import prtr  # noqa: F401
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from prtr.utils import (check_checkpoint, check_config_file,  # noqa: E402
+                        check_data_files, run_cli, setup_cpu_distributed)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a pose model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint, or (no value) from the latest one '
+        'in the work directory')
+    parser.add_argument(
+        '--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='do not evaluate checkpoints during training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by the actual / the config\'s base batch size')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value (mmengine syntax)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch (and mim) pass --local_rank, torchrun none
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg: Config, args) -> Config:
+    cfg.launcher = args.launcher
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    if args.auto_scale_lr:
+        cfg.auto_scale_lr.enable = True
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main():
+    args = parse_args()
+    check_config_file(args.config)
+    cfg = merge_args(Config.fromfile(args.config), args)
+    check_data_files(cfg, ('train', 'val') if cfg.get('val_cfg') is not None
+                     else ('train', ))
+    check_checkpoint(cfg.get('load_from'))
+    setup_cpu_distributed(cfg, args.launcher)
+    Runner.from_cfg(cfg).train()
+
+
+if __name__ == '__main__':
+    run_cli(main)
