@@ -14,7 +14,9 @@ from conftest import DATA_ROOT, PYTHON, ROOT, TINY_CONFIG
 # a few iterations only: one epoch on 32 of the persons
 QUICK = [
     'train_cfg.max_epochs=1', 'train_dataloader.num_workers=0',
-    'val_dataloader.num_workers=0', 'train_dataloader.batch_size=8',
+    'train_dataloader.persistent_workers=False',
+    'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+    'train_dataloader.batch_size=8',
     'train_dataloader.dataset.indices=32'
 ]
 
@@ -53,16 +55,46 @@ def trained(tmp_path_factory):
 def test_checkpoint_is_mmengine_not_plain_tensors(trained):
     """The checkpoint holds numpy/HistoryBuffer objects: weights_only
     loading works only thanks to prtr's safe globals."""
-    _, ckpt = trained
-    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(ckpt)
-    assert unsafe, 'expected non-tensor globals in an mmengine checkpoint'
+    import pickle
+
     import prtr
+    _, ckpt = trained
+    registered = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(ckpt)
+        with pytest.raises(pickle.UnpicklingError):
+            torch.load(ckpt, weights_only=True)
+    finally:
+        torch.serialization.add_safe_globals(registered)
+    assert unsafe, 'expected non-tensor globals in an mmengine checkpoint'
     allowed = {
-        f'{g.__module__}.{g.__qualname__}'
+        g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
         for g in prtr.checkpoint.mmengine_checkpoint_globals()
     }
     assert set(unsafe) <= allowed, set(unsafe) - allowed
     torch.load(ckpt, weights_only=True)  # does not raise
+
+
+def test_getattr_is_limited_to_history_buffer():
+    """The allowed `builtins.getattr` cannot fetch anything else."""
+    import pickle
+
+    import prtr  # noqa: F401
+
+    from mmengine.logging import HistoryBuffer
+
+    class GetattrInit:
+
+        def __reduce__(self):
+            return (getattr, (HistoryBuffer, '__init__'))
+
+    import io
+    buf = io.BytesIO()
+    torch.save({'x': GetattrInit()}, buf)
+    buf.seek(0)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(buf, weights_only=True)
 
 
 def test_resume(trained, tmp_path):
@@ -96,7 +128,8 @@ def test_test_tool_reports_coco_ap(trained, tmp_path):
     proc = run([
         PYTHON, 'tools/test.py', TINY_CONFIG, ckpt, '--work-dir',
         str(tmp_path), '--out',
-        str(out), '--cfg-options', 'test_dataloader.num_workers=0'
+        str(out), '--cfg-options', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False'
     ])
     assert proc.returncode == 0, proc.stderr[-5000:]
     import json

@@ -4,16 +4,31 @@
 torch >= 2.6 unpickles checkpoints with ``weights_only=True`` by default, and
 mmengine 0.10.7 calls ``torch.load`` without saying otherwise. Its
 checkpoints hold, besides tensors, numpy arrays and scalars (dataset meta,
-message-hub history) and mmengine's ``HistoryBuffer``. We allow exactly
-those types, instead of switching ``weights_only`` off (which would let any
-pickle run code); a checkpoint with any other pickled global is still
-refused by torch.
+message-hub history) and mmengine's ``HistoryBuffer``, whose pickled state
+refers to its statistics methods as ``getattr(HistoryBuffer, 'mean')``.
+We allow exactly those, instead of switching ``weights_only`` off (which
+would let any pickle run code): ``builtins.getattr`` resolves to a version
+that only fetches HistoryBuffer's statistics methods, and a checkpoint with
+any other pickled global is still refused by torch.
 """
+import pickle
 from typing import List
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+
+
+def _history_buffer_getattr(obj, name: str):
+    """``getattr`` as mmengine checkpoints use it, and nothing more."""
+    # the built-in statistics (registered lazily) and any custom ones
+    methods = {'min', 'max', 'current', 'mean'}
+    methods.update(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in methods:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({obj!r}, {name!r}): only '
+        'HistoryBuffer statistics methods are allowed')
 
 
 def mmengine_checkpoint_globals() -> List[object]:
@@ -26,8 +41,10 @@ def mmengine_checkpoint_globals() -> List[object]:
         np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
         np.uint16, np.uint32, np.uint64, np.float16, np.float32, np.float64,
         np.str_, np.object_)]
-    return [_reconstruct, scalar, np.ndarray, np.dtype, HistoryBuffer
-            ] + dtype_classes
+    return [
+        _reconstruct, scalar, np.ndarray, np.dtype, HistoryBuffer,
+        (_history_buffer_getattr, 'builtins.getattr')
+    ] + dtype_classes
 
 
 def allow_mmengine_checkpoints() -> None:

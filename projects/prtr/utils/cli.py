@@ -2,6 +2,7 @@
 """What tools/train.py and tools/test.py share: checks of the user's inputs
 that fail with one line naming the file at fault, and CPU distributed
 set-up."""
+import json
 import os
 import os.path as osp
 import pickle
@@ -14,6 +15,10 @@ import torch
 
 class UserInputError(Exception):
     """A bad input file; its message is shown to the user as one line."""
+
+
+# annotation files the running tool reads, to name the one at fault
+_json_files = []
 
 
 def check_config_file(path: str) -> None:
@@ -48,6 +53,7 @@ def check_data_files(cfg, splits=('train', 'val', 'test')) -> None:
                     continue
                 full = path if osp.isabs(path) or key == 'bbox_file' \
                     else osp.join(root, path)
+                _json_files.append(full)
                 if not osp.isfile(full):
                     raise UserInputError(
                         f'{split} {key} not found: {full} (dataset root '
@@ -57,6 +63,8 @@ def check_data_files(cfg, splits=('train', 'val', 'test')) -> None:
         for ev in (evaluator if isinstance(evaluator, list) else
                    [evaluator] if evaluator else []):
             path = ev.get('ann_file')
+            if path:
+                _json_files.append(path)
             if path and not osp.isfile(path):
                 raise UserInputError(f'{split} evaluator ann_file not found: '
                                      f'{path}')
@@ -123,6 +131,19 @@ def setup_cpu_distributed(cfg, launcher: str) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
+def _bad_json(e: json.JSONDecodeError) -> str:
+    """Name the annotation file that does not parse (on the error path)."""
+    for path in dict.fromkeys(_json_files):
+        try:
+            with open(path) as f:
+                json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            return f'annotation file {path} is not valid JSON ({err})'
+        except OSError:
+            continue
+    return f'a JSON input is malformed ({e})'
+
+
 def _one_line(e: BaseException) -> str:
     lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
     # DataLoader worker errors carry the original traceback: keep its end
@@ -141,6 +162,10 @@ def run_cli(main: Callable[[], None]) -> None:
         if os.environ.get('PRTR_DEBUG'):
             raise
         sys.exit(f'{prog}: error: {e}')
+    except json.JSONDecodeError as e:
+        if os.environ.get('PRTR_DEBUG'):
+            raise
+        sys.exit(f'{prog}: error: {_bad_json(e)}')
     except (FileNotFoundError, AssertionError, KeyError, ValueError,
             RuntimeError, OSError) as e:
         if os.environ.get('PRTR_DEBUG'):
