@@ -3,5 +3,5 @@ _base_ = ['./prtr_res50_4xb32-200e_coco-512x384.py']
 model = dict(
     backbone=dict(
         depth=101,
-        init_cfg=dict(
-            type='Pretrained', checkpoint='torchvision://resnet101')))
+        init_cfg=dict(type='Pretrained',
+                      checkpoint='torchvision://resnet101')))

@@ -41,8 +41,7 @@ model = dict(
         positional_encoding=dict(num_feats=64, normalize=True),
         transformer=dict(
             encoder=dict(
-                num_layers=3, layer_cfg=dict(self_attn_cfg=attn,
-                                             ffn_cfg=ffn)),
+                num_layers=3, layer_cfg=dict(self_attn_cfg=attn, ffn_cfg=ffn)),
             decoder=dict(
                 num_layers=3,
                 layer_cfg=dict(
@@ -89,5 +88,4 @@ val_evaluator = dict(
     ann_file=f'{data_root}annotations/person_keypoints_train2017.json')
 test_evaluator = val_evaluator
 default_hooks = dict(
-    logger=dict(interval=5),
-    checkpoint=dict(interval=20, max_keep_ckpts=1))
+    logger=dict(interval=5), checkpoint=dict(interval=20, max_keep_ckpts=1))

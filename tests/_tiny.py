@@ -5,8 +5,11 @@ ATTN = dict(embed_dims=32, num_heads=4, dropout=0.0)
 FFN = dict(embed_dims=32, feedforward_channels=64, num_fcs=2, ffn_drop=0.0)
 
 
-def tiny_head_cfg(num_keypoints=17, num_layers=2, num_queries=20,
-                  input_size=(48, 64), **kwargs):
+def tiny_head_cfg(num_keypoints=17,
+                  num_layers=2,
+                  num_queries=20,
+                  input_size=(48, 64),
+                  **kwargs):
     cfg = dict(
         type='PRTRHead',
         in_channels=16,

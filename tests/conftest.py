@@ -12,6 +12,7 @@ PYTHON = sys.executable
 
 @pytest.fixture(autouse=True, scope='session')
 def _register():
-    import prtr  # noqa: F401
     from mmpose.utils import register_all_modules
+
+    import prtr  # noqa: F401
     register_all_modules(init_default_scope=True)

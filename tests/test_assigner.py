@@ -28,8 +28,8 @@ def reference_cost(logits, coords, gt):
 def test_assigner_equals_brute_force(seed, visible_only):
     g = torch.Generator().manual_seed(seed)
     num_layers, bs, num_queries, num_joints = 2, 3, 6, 4
-    logits = torch.randn(num_layers, bs, num_queries, num_joints + 1,
-                         generator=g)
+    logits = torch.randn(
+        num_layers, bs, num_queries, num_joints + 1, generator=g)
     coords = torch.rand(num_layers, bs, num_queries, 2, generator=g)
     gt = torch.rand(bs, num_joints, 2, generator=g)
     weights = (torch.rand(bs, num_joints, generator=g) > 0.4).float()
@@ -41,8 +41,9 @@ def test_assigner_equals_brute_force(seed, visible_only):
 
     for layer, img in itertools.product(range(num_layers), range(bs)):
         cost = reference_cost(logits[layer, img], coords[layer, img], gt[img])
-        joints = (weights[img].nonzero()[:, 0].tolist()
-                  if visible_only else list(range(num_joints)))
+        joints = (
+            weights[img].nonzero()[:, 0].tolist() if visible_only else list(
+                range(num_joints)))
         got = assigned[layer, img]
         matched = got[joints]
         assert (matched >= 0).all()

@@ -4,17 +4,14 @@ import os.path as osp
 
 import pytest
 import torch
+from conftest import ROOT
 from mmengine.config import Config
 from mmengine.structures import InstanceData
-
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
 
-from conftest import ROOT
-
 CONFIGS = sorted(
-    osp.relpath(p, ROOT)
-    for p in glob.glob(osp.join(ROOT, 'configs', '*.py')))
+    osp.relpath(p, ROOT) for p in glob.glob(osp.join(ROOT, 'configs', '*.py')))
 
 
 def _batch(num_keypoints, bs=2, h=96, w=64):

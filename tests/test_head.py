@@ -1,11 +1,9 @@
 import pytest
 import torch
+from _tiny import tiny_head_cfg
 from mmengine.structures import InstanceData
-
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
-
-from _tiny import tiny_head_cfg
 
 INPUT_SIZE = (48, 64)  # (w, h)
 
@@ -16,8 +14,8 @@ def _samples(bs, num_keypoints, seed=0):
     flip[1], flip[2] = flip[2], flip[1]
     samples = []
     for _ in range(bs):
-        s = PoseDataSample(metainfo=dict(
-            flip_indices=flip, input_size=INPUT_SIZE))
+        s = PoseDataSample(
+            metainfo=dict(flip_indices=flip, input_size=INPUT_SIZE))
         s.gt_instance_labels = InstanceData(
             keypoint_labels=torch.rand(1, num_keypoints, 2, generator=g),
             keypoint_weights=torch.ones(1, num_keypoints))
@@ -85,7 +83,8 @@ def test_predict_flip_test_averages_mirrored_output():
     feats_flip = (torch.randn(2, 16, 4, 3), )
     plain = head.predict(feats, samples)
     mirrored = head.predict(feats_flip, samples)
-    both = head.predict([feats, feats_flip], samples,
+    both = head.predict([feats, feats_flip],
+                        samples,
                         test_cfg=dict(flip_test=True))
     for p, m, b in zip(plain, mirrored, both):
         m_kpts = m.keypoints[0][flip].copy()

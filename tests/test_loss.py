@@ -2,10 +2,8 @@ import math
 
 import pytest
 import torch
-
-from mmpose.registry import MODELS
-
 from _tiny import tiny_head_cfg
+from mmpose.registry import MODELS
 
 
 def test_set_loss_by_hand():

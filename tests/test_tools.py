@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 import torch
-
 from conftest import DATA_ROOT, PYTHON, ROOT, TINY_CONFIG
 
 # a few iterations only: one epoch on 32 of the persons
@@ -16,8 +15,7 @@ QUICK = [
     'train_cfg.max_epochs=1', 'train_dataloader.num_workers=0',
     'train_dataloader.persistent_workers=False',
     'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-    'train_dataloader.batch_size=8',
-    'train_dataloader.dataset.indices=32'
+    'train_dataloader.batch_size=8', 'train_dataloader.dataset.indices=32'
 ]
 
 
@@ -25,8 +23,13 @@ def run(args, **kwargs):
     env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
     env.update(kwargs.pop('env', {}))
     return subprocess.run(
-        args, cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=kwargs.pop('timeout', 900), **kwargs)
+        args,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=kwargs.pop('timeout', 900),
+        **kwargs)
 
 
 def assert_one_line_error(proc, *needles):
@@ -80,9 +83,9 @@ def test_getattr_is_limited_to_history_buffer():
     """The allowed `builtins.getattr` cannot fetch anything else."""
     import pickle
 
-    import prtr  # noqa: F401
-
     from mmengine.logging import HistoryBuffer
+
+    import prtr  # noqa: F401
 
     class GetattrInit:
 
@@ -172,15 +175,14 @@ def test_missing_annotations(tmp_path):
         str(tmp_path / 'w'), '--cfg-options',
         f'train_dataloader.dataset.data_root={tmp_path}/'
     ])
-    assert_one_line_error(proc, 'person_keypoints_train2017.json',
-                          'not found')
+    assert_one_line_error(proc, 'person_keypoints_train2017.json', 'not found')
 
 
 def test_malformed_annotations(tmp_path):
     root = tmp_path / 'data'
     (root / 'annotations').mkdir(parents=True)
-    (root / 'annotations' / 'person_keypoints_train2017.json').write_text(
-        '{"images": [')
+    (root / 'annotations' /
+     'person_keypoints_train2017.json').write_text('{"images": [')
     proc = run([
         PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir',
         str(tmp_path / 'w'), '--no-validate', '--cfg-options',

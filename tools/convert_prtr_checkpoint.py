@@ -64,10 +64,12 @@ def convert(state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict':
         state_dict = state_dict['state_dict']
     elif 'model' in state_dict:
         state_dict = state_dict['model']
-    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in state_dict.items()}
-    official = any(k.startswith(('backbone.0.body.', 'transformer.'))
-                   for k in state_dict)
+    state_dict = {
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state_dict.items()
+    }
+    official = any(
+        k.startswith(('backbone.0.body.', 'transformer.')) for k in state_dict)
     rules = _RULES if official else _IMAGENET_RULES
     out = OrderedDict()
     for key, value in state_dict.items():

@@ -11,11 +11,11 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
     import prtr  # noqa: F401
 
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
 
-from prtr.utils import (check_checkpoint, check_config_file,  # noqa: E402
-                        check_data_files, run_cli, setup_cpu_distributed)
+from prtr.utils import (check_checkpoint, check_config_file, check_data_files,
+                        run_cli, setup_cpu_distributed)
 
 
 def parse_args():
@@ -83,8 +83,9 @@ def main():
     args = parse_args()
     check_config_file(args.config)
     cfg = merge_args(Config.fromfile(args.config), args)
-    check_data_files(cfg, ('train', 'val') if cfg.get('val_cfg') is not None
-                     else ('train', ))
+    check_data_files(cfg,
+                     ('train', 'val') if cfg.get('val_cfg') is not None else
+                     ('train', ))
     check_checkpoint(cfg.get('load_from'))
     setup_cpu_distributed(cfg, args.launcher)
     Runner.from_cfg(cfg).train()

@@ -18,14 +18,14 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
     import prtr  # noqa: F401
 
-import mmcv  # noqa: E402
-import numpy as np  # noqa: E402
+import mmcv
+import numpy as np
+from mmpose.apis import inference_topdown, init_model
+from mmpose.registry import VISUALIZERS
+from mmpose.structures import merge_data_samples
 
-from mmpose.apis import inference_topdown, init_model  # noqa: E402
-from mmpose.registry import VISUALIZERS  # noqa: E402
-from mmpose.structures import merge_data_samples  # noqa: E402
-from prtr.utils import (UserInputError, check_checkpoint,  # noqa: E402
-                        check_config_file, run_cli)
+from prtr.utils import (UserInputError, check_checkpoint, check_config_file,
+                        run_cli)
 
 DATA = 'data/coco_persons_mini'
 

@@ -1,5 +1,5 @@
 # Copyright (c) prtr authors. All rights reserved.
-"""Safe loading of mmengine checkpoints under ``torch.load(weights_only=True)``.
+"""Safe loading of mmengine checkpoints with ``weights_only=True``.
 
 torch >= 2.6 unpickles checkpoints with ``weights_only=True`` by default, and
 mmengine 0.10.7 calls ``torch.load`` without saying otherwise. Its
@@ -37,10 +37,12 @@ def mmengine_checkpoint_globals() -> List[object]:
         from numpy.core.multiarray import _reconstruct, scalar
     except ImportError:  # pragma: no cover
         from numpy._core.multiarray import _reconstruct, scalar
-    dtype_classes = [type(np.dtype(t)) for t in (
-        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
-        np.uint16, np.uint32, np.uint64, np.float16, np.float32, np.float64,
-        np.str_, np.object_)]
+    dtype_classes = [
+        type(np.dtype(t))
+        for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
+                  np.uint16, np.uint32, np.uint64, np.float16, np.float32,
+                  np.float64, np.str_, np.object_)
+    ]
     return [
         _reconstruct, scalar, np.ndarray, np.dtype, HistoryBuffer,
         (_history_buffer_getattr, 'builtins.getattr')

@@ -25,11 +25,10 @@ except ImportError:
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', '..', 'projects'))
     import prtr  # noqa: F401
 
-from mmengine.config import Config  # noqa: E402
-from scipy.optimize import linear_sum_assignment  # noqa: E402
-
-from mmpose.registry import MODELS, TASK_UTILS  # noqa: E402
-from mmpose.utils import register_all_modules  # noqa: E402
+from mmengine.config import Config
+from mmpose.registry import MODELS, TASK_UTILS
+from mmpose.utils import register_all_modules
+from scipy.optimize import linear_sum_assignment
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 
@@ -52,8 +51,7 @@ def naive_assign(costs, cls_scores, kpt_preds, gt):
     for layer in range(cls_scores.shape[0]):
         for img in range(cls_scores.shape[1]):
             pred = BaseDataElement(
-                scores=cls_scores[layer, img],
-                keypoints=kpt_preds[layer, img])
+                scores=cls_scores[layer, img], keypoints=kpt_preds[layer, img])
             tgt = BaseDataElement(labels=labels, keypoints=gt[img])
             c = sum(cost(pred, tgt) for cost in costs)
             out.append(linear_sum_assignment(c.T.cpu().numpy()))
@@ -66,8 +64,8 @@ def bench_assigner(repeats, device):
     kpt_preds = torch.rand(6, 32, 100, 2, generator=g).to(device)
     gt = torch.rand(32, 17, 2, generator=g).to(device)
     assigner = TASK_UTILS.build(dict(type='KeypointHungarianAssigner'))
-    batched = median_time(
-        lambda: assigner.assign(cls_scores, kpt_preds, gt), repeats)
+    batched = median_time(lambda: assigner.assign(cls_scores, kpt_preds, gt),
+                          repeats)
     naive = median_time(
         lambda: naive_assign(assigner.match_costs, cls_scores, kpt_preds, gt),
         repeats)
@@ -81,9 +79,9 @@ def bench_predict(repeats, device, batch_size):
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model).to(device).eval()
     w, h = cfg.codec.input_size
-    from mmpose.structures import PoseDataSample
-    from mmengine.structures import InstanceData
     import numpy as np
+    from mmengine.structures import InstanceData
+    from mmpose.structures import PoseDataSample
     samples = []
     for _ in range(batch_size):
         s = PoseDataSample(
@@ -102,11 +100,13 @@ def bench_predict(repeats, device, batch_size):
         model.head.decode
 
     def timed(fn):
+
         def wrapper(*args, **kwargs):
             t0 = time.perf_counter()
             out = fn(*args, **kwargs)
             decode_time[0] += time.perf_counter() - t0
             return out
+
         return wrapper
 
     head_mod.hungarian_decode = timed(orig_hungarian)

@@ -3,7 +3,6 @@
 from typing import Optional, Tuple
 
 import numpy as np
-
 from mmpose.codecs import RegressionLabel
 from mmpose.registry import KEYPOINT_CODECS
 

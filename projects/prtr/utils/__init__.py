@@ -1,7 +1,7 @@
-from .cli import (UserInputError, check_checkpoint, check_config_file, check_data_files,
-                  run_cli, setup_cpu_distributed)
+from .cli import (UserInputError, check_checkpoint, check_config_file,
+                  check_data_files, run_cli, setup_cpu_distributed)
 
 __all__ = [
-    'UserInputError',     'check_checkpoint', 'check_config_file', 'check_data_files', 'run_cli',
-    'setup_cpu_distributed'
+    'UserInputError', 'check_checkpoint', 'check_config_file',
+    'check_data_files', 'run_cli', 'setup_cpu_distributed'
 ]

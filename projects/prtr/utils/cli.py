@@ -90,8 +90,10 @@ def check_checkpoint(path: Optional[str]) -> None:
             mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as e:
         if 'Weights only load failed' in str(e):
-            culprit = [ln.strip() for ln in str(e).splitlines()
-                       if 'Unsupported global' in ln]
+            culprit = [
+                ln.strip() for ln in str(e).splitlines()
+                if 'Unsupported global' in ln
+            ]
             raise UserInputError(
                 f'checkpoint {path} holds a pickled object that is not a '
                 'tensor or an mmengine checkpoint type '

@@ -1,7 +1,7 @@
 # Copyright (c) prtr authors. All rights reserved.
 """PRTR's keypoint transformer head."""
 import copy
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import torch
@@ -9,14 +9,13 @@ from mmdet.models.layers import (DetrTransformerDecoder,
                                  DetrTransformerEncoder,
                                  SinePositionalEncoding)
 from mmdet.models.layers.transformer import MLP
-from scipy.optimize import linear_sum_assignment
-from torch import Tensor, nn
-
 from mmpose.models.heads.base_head import BaseHead
 from mmpose.models.utils.tta import flip_coordinates
 from mmpose.registry import KEYPOINT_CODECS, MODELS, TASK_UTILS
 from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
                                  OptSampleList, Predictions)
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor, nn
 
 _ATTN = dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True)
 _FFN = dict(
@@ -32,8 +31,8 @@ DETR_TRANSFORMER = dict(
         num_layers=6, layer_cfg=dict(self_attn_cfg=_ATTN, ffn_cfg=_FFN)),
     decoder=dict(
         num_layers=6,
-        layer_cfg=dict(self_attn_cfg=_ATTN, cross_attn_cfg=_ATTN,
-                       ffn_cfg=_FFN),
+        layer_cfg=dict(
+            self_attn_cfg=_ATTN, cross_attn_cfg=_ATTN, ffn_cfg=_FFN),
         return_intermediate=True))
 
 
@@ -111,8 +110,7 @@ class PRTRHead(BaseHead):
                      loss_weight=1.0),
                  loss_kpt: ConfigType = dict(
                      type='mmdet.L1Loss', loss_weight=5.0),
-                 assigner: ConfigType = dict(
-                     type='KeypointHungarianAssigner'),
+                 assigner: ConfigType = dict(type='KeypointHungarianAssigner'),
                  decoder: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -168,7 +166,8 @@ class PRTRHead(BaseHead):
         pos = self.positional_encoding(None, x)  # [bs, d, h, w]
         x = x.flatten(2).transpose(1, 2)  # [bs, d, h, w] -> [bs, h*w, d]
         pos = pos.flatten(2).transpose(1, 2)
-        memory = self.transformer.encoder(query=x, query_pos=pos, key_padding_mask=None)
+        memory = self.transformer.encoder(
+            query=x, query_pos=pos, key_padding_mask=None)
         query_pos = self.query_embed.weight.unsqueeze(0).expand(bs, -1, -1)
         hidden = self.transformer.decoder(
             query=torch.zeros_like(query_pos),
@@ -319,8 +318,8 @@ class PRTRHead(BaseHead):
 
         index = assigned.clamp(min=0).unsqueeze(-1).expand(-1, -1, 2)
         matched = kpt_preds.gather(1, index)  # [B, K, 2]
-        weights = (gt_weights * (assigned >= 0)).unsqueeze(-1).expand_as(
-            matched)
+        weights = (gt_weights *
+                   (assigned >= 0)).unsqueeze(-1).expand_as(matched)
         # Official: mean over all B*K*2 terms, times K.
         loss_kpt = self.loss_kpt(
             matched,

@@ -4,10 +4,9 @@ from typing import Sequence, Tuple
 
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
-from torch import Tensor, nn
-
 from mmpose.models.backbones.resnet import Bottleneck
 from mmpose.registry import MODELS
+from torch import Tensor, nn
 
 
 @MODELS.register_module()
@@ -44,8 +43,8 @@ class HRNetV2ClsNeck(BaseModule):
         def conv_bn(c_in, c_out, k, stride=1, bias=False, relu=False):
             # plain Sequential: keys ``.0`` (conv) / ``.1`` (BN) as upstream
             layers = [
-                build_conv_layer(None, c_in, c_out, k, stride, k // 2,
-                                 bias=bias),
+                build_conv_layer(
+                    None, c_in, c_out, k, stride, k // 2, bias=bias),
                 build_norm_layer(norm_cfg, c_out)[1]
             ]
             return nn.Sequential(*layers, *([nn.ReLU(True)] if relu else []))

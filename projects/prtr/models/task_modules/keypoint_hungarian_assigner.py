@@ -4,10 +4,9 @@ from typing import List, Optional, Union
 
 import torch
 from mmengine.structures import BaseDataElement
+from mmpose.registry import TASK_UTILS
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
-
-from mmpose.registry import TASK_UTILS
 
 
 @TASK_UTILS.register_module()
@@ -63,8 +62,7 @@ class KeypointHungarianAssigner:
         # flatten the leading dims, then restore them. BaseDataElement, not
         # InstanceData: the fields are batched and differ in length.
         pred = BaseDataElement(
-            scores=cls_scores.reshape(-1, num_cls),
-            keypoints=kpt_preds)
+            scores=cls_scores.reshape(-1, num_cls), keypoints=kpt_preds)
         gt = BaseDataElement(
             labels=torch.arange(num_joints, device=cls_scores.device),
             keypoints=gt_keypoints)
@@ -83,7 +81,7 @@ class KeypointHungarianAssigner:
         """Match queries to joints for every layer and image.
 
         Args:
-            cls_scores (Tensor): logits ``[L, B, N, K+1]`` (or ``[B, N, K+1]``).
+            cls_scores (Tensor): logits ``[L, B, N, K+1]``.
             kpt_preds (Tensor): normalised coordinates ``[L, B, N, 2]``.
             gt_keypoints (Tensor): normalised targets ``[B, K, 2]``.
             gt_weights (Tensor, optional): target weights ``[B, K]``; needed
@@ -103,7 +101,8 @@ class KeypointHungarianAssigner:
         if self.visible_only:
             assert gt_weights is not None, 'visible_only needs gt_weights'
             keep = (gt_weights > 0).cpu().numpy()
-        assigned = torch.full((cost.shape[0], num_joints), -1,
+        assigned = torch.full((cost.shape[0], num_joints),
+                              -1,
                               dtype=torch.long)
         for i, c in enumerate(cost):
             if self.visible_only:

@@ -5,9 +5,8 @@ from typing import Optional, Union
 import torch
 from mmdet.models.task_modules.assigners.match_cost import BaseMatchCost
 from mmengine.structures import BaseDataElement
-from torch import Tensor
-
 from mmpose.registry import TASK_UTILS
+from torch import Tensor
 
 
 @TASK_UTILS.register_module()
