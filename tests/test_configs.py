@@ -76,3 +76,24 @@ def test_config_trains_one_step_and_predicts(config):
     assert len(results) == 2
     kpts = results[0].pred_instances.keypoints
     assert kpts.shape == (1, num_keypoints, 2)
+
+
+# official README: parameters of each model (their counter rounds the
+# ResNet-101 models ~0.15M lower than a plain sum of torchvision's weights)
+OFFICIAL_PARAMS = {
+    'prtr_res50_4xb32-200e_coco-384x288.py': 41.5,
+    'prtr_res101_4xb32-200e_coco-384x288.py': 60.4,
+    'prtr_hrnet-w32_4xb16-200e_coco-384x288.py': 57.2,
+    'prtr_deform-res50_4xb16-100e_coco-384x288.py': 46.3,
+    'prtr_deform-res101_4xb16-100e_coco-384x288.py': 65.2,
+}
+
+
+@pytest.mark.parametrize('config,millions', OFFICIAL_PARAMS.items())
+def test_parameter_count_matches_official(config, millions):
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
+    model_cfg = cfg.model.to_dict()
+    _no_pretrained(model_cfg)
+    model = MODELS.build(model_cfg)
+    count = sum(p.numel() for p in model.parameters()) / 1e6
+    assert abs(count - millions) < 0.2, count

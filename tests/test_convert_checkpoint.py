@@ -174,3 +174,83 @@ def test_convert_rejects_unknown_keys(tmp_path):
     assert proc.returncode != 0
     assert 'transformer.something.else' in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+def official_deformable_state(k=17,
+                              d=256,
+                              ffn=2048,
+                              layers=6,
+                              levels=4,
+                              points=4,
+                              heads=8):
+    """`DeformablePoseTransformer` names (upstream deformable_transformer.py:
+    MSDeformAttn, decoder norm2 after self-attn and norm1 after
+    cross-attn, heads shared by the decoder layers)."""
+    sd = {}
+
+    def linear(name, o, i):
+        sd[f'{name}.weight'] = torch.rand(o, i)
+        sd[f'{name}.bias'] = torch.rand(o)
+
+    def msda(prefix):
+        linear(f'{prefix}.sampling_offsets', heads * levels * points * 2, d)
+        linear(f'{prefix}.attention_weights', heads * levels * points, d)
+        linear(f'{prefix}.value_proj', d, d)
+        linear(f'{prefix}.output_proj', d, d)
+
+    for i in range(layers):
+        e = f'transformer.encoder.layers.{i}'
+        msda(f'{e}.self_attn')
+        linear(f'{e}.linear1', ffn, d)
+        linear(f'{e}.linear2', d, ffn)
+        for n in (1, 2):
+            linear(f'{e}.norm{n}', d, 1)
+            sd[f'{e}.norm{n}.weight'] = torch.rand(d)
+        dd = f'transformer.decoder.layers.{i}'
+        msda(f'{dd}.cross_attn')
+        sd[f'{dd}.self_attn.in_proj_weight'] = torch.rand(3 * d, d)
+        sd[f'{dd}.self_attn.in_proj_bias'] = torch.rand(3 * d)
+        linear(f'{dd}.self_attn.out_proj', d, d)
+        linear(f'{dd}.linear1', ffn, d)
+        linear(f'{dd}.linear2', d, ffn)
+        for n in (1, 2, 3):
+            linear(f'{dd}.norm{n}', d, 1)
+            sd[f'{dd}.norm{n}.weight'] = torch.rand(d)
+    sd['transformer.level_embed'] = torch.rand(levels, d)
+    linear('transformer.reference_points', 2, d)
+    for lvl, (c, ks) in enumerate([(512, 1), (1024, 1), (2048, 1), (2048, 3)]):
+        sd[f'input_proj.{lvl}.0.weight'] = torch.rand(d, c, ks, ks)
+        sd[f'input_proj.{lvl}.0.bias'] = torch.rand(d)
+        sd[f'input_proj.{lvl}.1.weight'] = torch.rand(d)
+        sd[f'input_proj.{lvl}.1.bias'] = torch.rand(d)
+    cls_w, cls_b = torch.rand(k + 1, d), torch.rand(k + 1)
+    mlp = {
+        f'layers.{j}.{p}': torch.rand(*((o, i) if p == 'weight' else (o, )))
+        for j, (i, o) in enumerate([(d, d), (d, d), (d, 2)])
+        for p in ('weight', 'bias')
+    }
+    for i in range(layers):  # ModuleList of the same module
+        sd[f'class_embed.{i}.weight'], sd[f'class_embed.{i}.bias'] = \
+            cls_w, cls_b
+        for name, t in mlp.items():
+            sd[f'kpt_embed.{i}.{name}'] = t
+    sd['query_embed.weight'] = torch.rand(100, 2 * d)
+    return sd
+
+
+def test_convert_deformable_model_loads_strictly(tmp_path):
+    official = {**official_resnet50_state(), **official_deformable_state()}
+    converted = _convert(tmp_path, official)
+    model = _model('prtr_deform-res50_4xb16-100e_coco-384x288.py')
+    missing, unexpected = model.load_state_dict(converted, strict=False)
+    assert missing == [] and unexpected == []
+    layer = model.head.transformer.decoder.layers[2]
+    assert torch.equal(layer.norms[0].weight,
+                       official['transformer.decoder.layers.2.norm2.weight'])
+    assert torch.equal(layer.norms[1].weight,
+                       official['transformer.decoder.layers.2.norm1.weight'])
+    assert torch.equal(
+        layer.cross_attn.sampling_offsets.weight, official[
+            'transformer.decoder.layers.2.cross_attn.sampling_offsets.weight'])
+    assert torch.equal(model.head.class_embed.weight,
+                       official['class_embed.3.weight'])

@@ -6,7 +6,7 @@
 IN is one of
 - an official two-stage model, ``pose_transformer_{res50,res101,hrnet_w32}_*
   .pth`` (a plain ``PoseTransformer`` state dict, or one under
-  ``state_dict``/``model``);
+  ``state_dict``/``model``), or ``deform_pose_transformer_*.pth``;
 - the HRNetV2-W32 ImageNet classifier ``hrnetv2_w32_imagenet_pretrained.pth``
   that the official HRNet configs start from (-> backbone + neck).
 OUT loads into the matching config with no missing or unexpected keys
@@ -43,6 +43,34 @@ _RULES = [
     (r'^transformer\.decoder\.norm\.', 'head.transformer.decoder.post_norm.'),
     (r'^(input_proj|query_embed|class_embed|kpt_embed)\.', r'head.\1.'),
 ]
+# DeformablePoseTransformer: Deformable-DETR layers (mmcv's
+# MultiScaleDeformableAttention has upstream's MSDeformAttn names) and one
+# class/coordinate head shared by the 6 decoder layers
+_DEFORM_RULES = _RULES[:2] + [
+    (r'^transformer\.level_embed$', 'head.level_embed'),
+    (r'^transformer\.reference_points\.', 'head.reference_points.'),
+    (r'^transformer\.encoder\.layers\.(\d+)\.self_attn\.',
+     r'head.transformer.encoder.layers.\1.self_attn.'),
+    (r'^transformer\.decoder\.layers\.(\d+)\.cross_attn\.',
+     r'head.transformer.decoder.layers.\1.cross_attn.'),
+    (r'^transformer\.decoder\.layers\.(\d+)\.self_attn\.',
+     r'head.transformer.decoder.layers.\1.self_attn.attn.'),
+    (r'^transformer\.(encoder|decoder)\.layers\.(\d+)\.linear1\.',
+     r'head.transformer.\1.layers.\2.ffn.layers.0.0.'),
+    (r'^transformer\.(encoder|decoder)\.layers\.(\d+)\.linear2\.',
+     r'head.transformer.\1.layers.\2.ffn.layers.1.'),
+    (r'^transformer\.encoder\.layers\.(\d+)\.norm(\d)\.',
+     lambda m: f'head.transformer.encoder.layers.{m[1]}.norms.'
+     f'{int(m[2]) - 1}.'),
+    # upstream's decoder: norm2 after self-attn, norm1 after cross-attn
+    (r'^transformer\.decoder\.layers\.(\d+)\.norm(\d)\.',
+     lambda m: f'head.transformer.decoder.layers.{m[1]}.norms.'
+     f'{ {"2": 0, "1": 1, "3": 2}[m[2]] }.'),
+    (r'^input_proj\.', 'head.input_proj.'),
+    (r'^(class_embed|kpt_embed)\.0\.', r'head.\1.'),
+    (r'^(class_embed|kpt_embed)\.[1-9]\d*\.', None),  # the shared copies
+    (r'^query_embed\.', 'head.query_embed.'),
+]
 # the HRNet ImageNet classifier: no prefix, and an fc we do not use
 _IMAGENET_RULES = [
     (r'^(incre_modules|downsamp_modules|final_layer)\.', r'neck.\1.'),
@@ -70,12 +98,14 @@ def convert(state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict':
     }
     official = any(
         k.startswith(('backbone.0.body.', 'transformer.')) for k in state_dict)
-    rules = _RULES if official else _IMAGENET_RULES
+    if not official:
+        rules = _IMAGENET_RULES
+    elif 'transformer.level_embed' in state_dict:
+        rules = _DEFORM_RULES
+    else:
+        rules = _RULES
     out = OrderedDict()
     for key, value in state_dict.items():
-        if key.startswith('deform') or '.sampling_offsets.' in key:
-            raise NotImplementedError(
-                'deformable PRTR checkpoints are not supported yet')
         new_key = _rename(key, rules)
         if new_key is not None:
             out[new_key] = value
@@ -104,7 +134,7 @@ def main():
                  f'{str(e).strip().splitlines()[0]}')
     try:
         state_dict = convert(src)
-    except (KeyError, NotImplementedError) as e:
+    except KeyError as e:
         sys.exit(f'convert_prtr_checkpoint.py: error: {args.src}: {e}')
     torch.save(
         dict(

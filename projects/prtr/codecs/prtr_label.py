@@ -14,7 +14,9 @@ class PRTRLabel(RegressionLabel):
     Encoding: ``keypoint_labels = keypoints / [w, h]``, never clipped.
     With ``zero_out_of_crop=False`` (PRTR's behaviour, the default) the
     target weight is the visibility alone, so a labelled joint that the
-    augmentation moved outside the crop is still supervised. With
+    augmentation moved outside the crop is still supervised, and an
+    unlabelled joint has the target ``(0, 0)`` (upstream never transforms
+    unlabelled joints, and its matcher still matches them). With
     ``zero_out_of_crop=True`` it behaves exactly like mmpose's
     :class:`RegressionLabel` (weight 0 outside ``[0, w-1] x [0, h-1]``).
 
@@ -40,9 +42,11 @@ class PRTRLabel(RegressionLabel):
         if keypoints_visible is None:
             keypoints_visible = np.ones(keypoints.shape[:2], dtype=np.float32)
         w, h = self.input_size
+        visible = keypoints_visible > 0.5
+        labels = keypoints / np.array([w, h]) * visible[..., None]
         return dict(
-            keypoint_labels=(keypoints / np.array([w, h])).astype(np.float32),
-            keypoint_weights=(keypoints_visible > 0.5).astype(np.float32))
+            keypoint_labels=labels.astype(np.float32),
+            keypoint_weights=visible.astype(np.float32))
 
     def decode(self, encoded: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         if encoded.shape[-1] == 3:

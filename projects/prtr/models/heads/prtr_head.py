@@ -119,17 +119,7 @@ class PRTRHead(BaseHead):
         self.num_queries = num_queries
         self.embed_dims = embed_dims
 
-        transformer = copy.deepcopy(transformer)
-        self.input_proj = nn.Conv2d(in_channels, embed_dims, kernel_size=1)
-        self.positional_encoding = SinePositionalEncoding(
-            **positional_encoding)
-        # ``transformer.encoder`` / ``transformer.decoder`` as in the official
-        # state dicts; ``self.decoder`` stays mmpose's codec (BaseHead).
-        self.transformer = nn.ModuleDict(
-            dict(
-                encoder=DetrTransformerEncoder(**transformer['encoder']),
-                decoder=DetrTransformerDecoder(**transformer['decoder'])))
-        self.query_embed = nn.Embedding(num_queries, embed_dims)
+        self._init_layers(copy.deepcopy(transformer), positional_encoding)
         self.class_embed = nn.Linear(embed_dims, num_keypoints + 1)
         self.kpt_embed = MLP(embed_dims, embed_dims, 2, 3)
 
@@ -142,6 +132,21 @@ class PRTRHead(BaseHead):
         self.loss_kpt = MODELS.build(loss_kpt)
         self.assigner = TASK_UTILS.build(assigner)
         self.decoder = KEYPOINT_CODECS.build(decoder) if decoder else None
+
+    def _init_layers(self, transformer: ConfigType,
+                     positional_encoding: ConfigType) -> None:
+        """Input projection, position encoding, transformer and queries."""
+        self.input_proj = nn.Conv2d(
+            self.in_channels, self.embed_dims, kernel_size=1)
+        self.positional_encoding = SinePositionalEncoding(
+            **positional_encoding)
+        # ``transformer.encoder`` / ``transformer.decoder`` as in the official
+        # state dicts; ``self.decoder`` stays mmpose's codec (BaseHead).
+        self.transformer = nn.ModuleDict(
+            dict(
+                encoder=DetrTransformerEncoder(**transformer['encoder']),
+                decoder=DetrTransformerDecoder(**transformer['decoder'])))
+        self.query_embed = nn.Embedding(self.num_queries, self.embed_dims)
 
     def init_weights(self) -> None:
         """DETR's init: xavier-uniform on every >1-dim transformer weight."""
