@@ -264,3 +264,47 @@ custom_hooks = [
     changed = [k for k in start if not torch.equal(start[k], end[0][k])]
     assert len(changed) > len(start) // 2
     assert osp.isfile(tmp_path / 'w' / 'epoch_1.pth')
+
+
+def test_mmpose_topdown_demo_with_mmdet_detector(trained, tmp_path):
+    """mmpose's own demo/topdown_demo_with_mmdet.py with an mmdet detector
+    config and a PRTR config (the detector has random weights: no weights
+    can be downloaded here, so the boxes are arbitrary)."""
+    import mmpose
+    from mmdet.apis import init_detector
+    _, ckpt = trained
+    mim = osp.join(osp.dirname(mmpose.__file__), '.mim')
+    det_cfg = osp.join(mim, 'demo', 'mmdetection_cfg',
+                       'rtmdet_nano_320-8xb32_coco-person.py')
+    detector = init_detector(det_cfg, None, device='cpu')
+    det_ckpt = tmp_path / 'rtmdet_random.pth'
+    torch.save({'state_dict': detector.state_dict()}, det_ckpt)
+    img = sorted(glob.glob(osp.join(DATA_ROOT, 'train2017', '*.jpg')))[0]
+    proc = run([
+        PYTHON,
+        osp.join(mim, 'demo', 'topdown_demo_with_mmdet.py'), det_cfg,
+        str(det_ckpt), TINY_CONFIG, ckpt, '--input', img, '--output-root',
+        str(tmp_path / 'out'), '--bbox-thr', '0', '--device', 'cpu',
+        '--save-predictions'
+    ])
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    out_img = tmp_path / 'out' / osp.basename(img)
+    assert out_img.is_file()
+    import json
+    preds = json.loads(
+        (tmp_path / 'out' /
+         f'results_{osp.splitext(osp.basename(img))[0]}.json').read_text())
+    assert preds['instance_info'], 'no person was drawn'
+    assert len(preds['instance_info'][0]['keypoints']) == 17
+
+
+def test_missing_pretrained_weights(tmp_path):
+    proc = run([
+        PYTHON, 'tools/train.py', 'configs/prtr_hrnet_w32.py', '--work-dir',
+        str(tmp_path), '--cfg-options',
+        f'train_dataloader.dataset.data_root={DATA_ROOT}/',
+        'train_dataloader.dataset.ann_file='
+        'annotations/person_keypoints_train2017.json', '--no-validate'
+    ])
+    assert_one_line_error(proc, 'checkpoints/hrnetv2_w32_imagenet_prtr.pth',
+                          'not found')

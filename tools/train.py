@@ -15,7 +15,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from prtr.utils import (check_checkpoint, check_config_file, check_data_files,
-                        run_cli, setup_cpu_distributed)
+                        check_pretrained, run_cli, setup_cpu_distributed)
 
 
 def parse_args():
@@ -87,6 +87,7 @@ def main():
                      ('train', 'val') if cfg.get('val_cfg') is not None else
                      ('train', ))
     check_checkpoint(cfg.get('load_from'))
+    check_pretrained(cfg)
     setup_cpu_distributed(cfg, args.launcher)
     Runner.from_cfg(cfg).train()
 

@@ -107,9 +107,11 @@ val_dataloader = dict(
         data_root=data_root,
         data_mode=data_mode,
         ann_file='annotations/person_keypoints_val2017.json',
-        # person boxes from a detector; remove `bbox_file` to use GT boxes
+        # DETR person boxes, as the official results (upstream's
+        # COCO_val2017_detr_detections.json); any mmpose detection file
+        # works, and `bbox_file=None` uses ground-truth boxes
         bbox_file=f'{data_root}person_detection_results/'
-        'COCO_val2017_detections_AP_H_56_person.json',
+        'COCO_val2017_detr_detections.json',
         data_prefix=dict(img='val2017/'),
         test_mode=True,
         pipeline=val_pipeline,

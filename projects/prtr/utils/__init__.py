@@ -1,7 +1,8 @@
 from .cli import (UserInputError, check_checkpoint, check_config_file,
-                  check_data_files, run_cli, setup_cpu_distributed)
+                  check_data_files, check_pretrained, run_cli,
+                  setup_cpu_distributed)
 
 __all__ = [
     'UserInputError', 'check_checkpoint', 'check_config_file',
-    'check_data_files', 'run_cli', 'setup_cpu_distributed'
+    'check_data_files', 'check_pretrained', 'run_cli', 'setup_cpu_distributed'
 ]

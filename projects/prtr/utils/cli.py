@@ -70,6 +70,27 @@ def check_data_files(cfg, splits=('train', 'val', 'test')) -> None:
                                      f'{path}')
 
 
+def check_pretrained(cfg) -> None:
+    """Local ``Pretrained`` init checkpoints named in ``cfg.model``."""
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            init = node.get('init_cfg')
+            for item in init if isinstance(init, list) else [init]:
+                if isinstance(item, dict) and item.get('type') == 'Pretrained':
+                    path = item.get('checkpoint', '')
+                    if path and '://' not in path and not osp.isfile(path):
+                        raise UserInputError(
+                            f'pretrained weights for {where} not found: '
+                            f'{path} (README, "Pretrained and official '
+                            f'weights"; or --cfg-options {where}.init_cfg='
+                            'None to start from scratch)')
+            for key, value in node.items():
+                walk(value, f'{where}.{key}')
+
+    walk(cfg.get('model', {}), 'model')
+
+
 def check_checkpoint(path: Optional[str]) -> None:
     """Fail early, naming the file, on a missing, corrupt or unsafe checkpoint.
 
