@@ -5,7 +5,7 @@ import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY_CONFIG = osp.join(ROOT, 'configs',
-                       'prtr_res18-tiny_1xb16-60e_coco-mini-128x96.py')
+                       'prtr_res18-tiny_1xb8-150e_coco-mini-128x96.py')
 DATA_ROOT = osp.join(ROOT, 'data', 'coco_persons_mini')
 PYTHON = sys.executable
 

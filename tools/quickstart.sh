@@ -10,7 +10,7 @@ VENV="${PRTR_VENV:-$ROOT/.venv}"
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 
-CONFIG=configs/prtr_res18-tiny_1xb16-60e_coco-mini-128x96.py
+CONFIG=configs/prtr_res18-tiny_1xb8-150e_coco-mini-128x96.py
 WORK_DIR="${WORK_DIR:-work_dirs/quickstart}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 

@@ -2,6 +2,7 @@
 """Hungarian assignment of PRTR's keypoint queries to joints."""
 from typing import List, Optional, Union
 
+import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
 from mmpose.registry import TASK_UTILS
@@ -101,9 +102,9 @@ class KeypointHungarianAssigner:
         if self.visible_only:
             assert gt_weights is not None, 'visible_only needs gt_weights'
             keep = (gt_weights > 0).cpu().numpy()
-        assigned = torch.full((cost.shape[0], num_joints),
-                              -1,
-                              dtype=torch.long)
+        # numpy indexing in the loop: a torch op per problem costs about as
+        # much as scipy's solve of a 17 x 100 matrix
+        assigned = np.full((cost.shape[0], num_joints), -1, dtype=np.int64)
         for i, c in enumerate(cost):
             if self.visible_only:
                 joints = keep[i % batch_size].nonzero()[0]
@@ -111,5 +112,6 @@ class KeypointHungarianAssigner:
                 rows = joints[rows]
             else:
                 rows, cols = linear_sum_assignment(c)
-            assigned[i, torch.from_numpy(rows)] = torch.from_numpy(cols)
+            assigned[i, rows] = cols
+        assigned = torch.from_numpy(assigned)
         return assigned.reshape(*lead, num_joints).to(cls_scores.device)
