@@ -33,6 +33,9 @@ ffn = dict(
 model = dict(
     backbone=dict(
         depth=18,
+        num_stages=3,
+        strides=(1, 2, 2),
+        dilations=(1, 1, 1),
         out_indices=(2, ),
         frozen_stages=-1,
         norm_cfg=dict(type='BN', requires_grad=True),

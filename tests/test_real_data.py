@@ -42,6 +42,8 @@ def test_small_config_learns_on_bundled_coco(tmp_path):
     cfg.test_evaluator = cfg.val_evaluator
     cfg.randomness = dict(seed=0)
     cfg.default_hooks.logger.interval = 1
+    # validating before training: mmengine's save_best needs train state
+    cfg.default_hooks.checkpoint.save_best = None
     runner = Runner.from_cfg(cfg)
     # init once; Runner.train() then keeps these weights (mmengine inits a
     # module once), so this is the AP training starts from
