@@ -233,6 +233,13 @@ class RankWeightsHook(Hook):
 '''
 
 
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def test_dist_train_two_cpu_processes(tmp_path):
     (tmp_path / 'rank_weights_hook.py').write_text(RANK_HOOK)
     cfg = tmp_path / 'dist_cfg.py'
@@ -251,7 +258,7 @@ custom_hooks = [
     ],
                env=dict(
                    PYTHON=PYTHON,
-                   PORT='29517',
+                   PORT=str(_free_port()),
                    PYTHONPATH=f'{tmp_path}:' +
                    os.environ.get('PYTHONPATH', '')))
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-5000:])

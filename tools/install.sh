@@ -7,7 +7,7 @@
 #
 # Idempotent: a second run on a complete environment only re-links the
 # editable install (seconds). mmcv has no wheel on PyPI; it is built from its
-# sdist with CPU ops (~20 min on 2 cores) and pip's wheel cache keeps the
+# sdist with CPU ops (~10 min on 2 cores) and pip's wheel cache keeps the
 # result, so the same machine never builds it twice.
 set -euo pipefail
 
@@ -62,7 +62,7 @@ for a in "\$@"; do [ "\$a" = "-std=c++17" ] && a="-std=c++20"; args+=("\$a"); do
 exec $(command -v "${CXX:-g++}") "\${args[@]}"
 WRAP
     chmod +x "$wrapper"
-    log "building mmcv 2.1.0 with CPU ops (about 20 minutes on 2 cores unless pip's wheel cache has it)"
+    log "building mmcv 2.1.0 with CPU ops (about 10 minutes on 2 cores unless pip's wheel cache has it)"
     CXX="$wrapper" MMCV_WITH_OPS=1 FORCE_CUDA=0 CUDA_VISIBLE_DEVICES="" \
       MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
       "${PIP[@]}" --no-build-isolation mmcv
