@@ -315,3 +315,11 @@ def test_missing_pretrained_weights(tmp_path):
     ])
     assert_one_line_error(proc, 'checkpoints/hrnetv2_w32_imagenet_prtr.pth',
                           'not found')
+
+
+def test_bad_config_value_says_where(tmp_path):
+    proc = run([
+        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir',
+        str(tmp_path), '--cfg-options', 'model.backbone.num_stages=2'
+    ])
+    assert_one_line_error(proc, 'resnet.py', 'num_stages')

@@ -7,6 +7,7 @@ import os
 import os.path as osp
 import pickle
 import sys
+import traceback
 import zipfile
 from typing import Callable, Iterator, Optional
 
@@ -169,8 +170,13 @@ def _bad_json(e: json.JSONDecodeError) -> str:
 
 def _one_line(e: BaseException) -> str:
     lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    # DataLoader worker errors carry the original traceback: keep its end
-    return f'{type(e).__name__}: {lines[-1]}' if lines else type(e).__name__
+    if lines:
+        # DataLoader worker errors carry the original traceback: keep its end
+        return f'{type(e).__name__}: {lines[-1]}'
+    # a bare assert (often a config value a module rejects): say where
+    frame = traceback.extract_tb(e.__traceback__)[-1]
+    return (f'{type(e).__name__} at {frame.filename}:{frame.lineno}: '
+            f'{frame.line}')
 
 
 def run_cli(main: Callable[[], None]) -> None:
