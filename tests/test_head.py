@@ -94,3 +94,14 @@ def test_predict_flip_test_averages_mirrored_output():
         expected_scores = (p.keypoint_scores[0] +
                            m.keypoint_scores[0][flip]) / 2
         assert abs(b.keypoint_scores[0] - expected_scores).max() < 1e-6
+
+
+def test_fewer_queries_than_joints_is_rejected():
+    with pytest.raises(ValueError, match='num_queries=10 < num_keypoints=17'):
+        MODELS.build(tiny_head_cfg(num_queries=10))
+
+
+def test_wrong_keypoint_count_is_named():
+    head = MODELS.build(tiny_head_cfg(num_keypoints=17))
+    with pytest.raises(ValueError, match='14 keypoints per person'):
+        head.loss((torch.randn(2, 16, 4, 3), ), _samples(2, 14))

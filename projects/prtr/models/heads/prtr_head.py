@@ -93,8 +93,6 @@ class PRTRHead(BaseHead):
         init_cfg (dict, optional): initialisation config.
     """
 
-    _version = 2
-
     def __init__(self,
                  in_channels: int = 2048,
                  num_keypoints: int = 17,
@@ -114,6 +112,10 @@ class PRTRHead(BaseHead):
                  decoder: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if num_queries < num_keypoints:
+            raise ValueError(
+                f'PRTRHead needs at least one query per joint: num_queries='
+                f'{num_queries} < num_keypoints={num_keypoints}')
         self.in_channels = in_channels
         self.num_keypoints = num_keypoints
         self.num_queries = num_queries
@@ -230,6 +232,11 @@ class PRTRHead(BaseHead):
         labels = [d.gt_instance_labels for d in batch_data_samples]
         gt_keypoints = torch.cat([d.keypoint_labels for d in labels])
         gt_weights = torch.cat([d.keypoint_weights for d in labels])
+        if gt_keypoints.size(1) != self.num_keypoints:
+            raise ValueError(
+                f'the data has {gt_keypoints.size(1)} keypoints per person '
+                f'but PRTRHead has num_keypoints={self.num_keypoints}: set '
+                'model.head.num_keypoints to the dataset\'s keypoint count')
         return self.loss_by_feat(cls_scores, kpt_preds, gt_keypoints,
                                  gt_weights)
 
