@@ -58,7 +58,7 @@ def check_data_files(cfg, splits=('train', 'val', 'test')) -> None:
                 if not osp.isfile(full):
                     raise UserInputError(
                         f'{split} {key} not found: {full} (dataset root '
-                        f'{root or "."!r}; see README, "Data")')
+                        f'{root or "."!r}; README, "Usage on COCO")')
     for split in splits:
         evaluator = cfg.get(f'{split}_evaluator')
         for ev in (evaluator if isinstance(evaluator, list) else
