@@ -14,7 +14,7 @@ from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType
 from torch import Tensor, nn
 
-from .prtr_head import PRTRHead
+from .prtr_head import ATTN_CFG, FFN_CFG, PRTRHead
 
 _MSDA = dict(
     embed_dims=256,
@@ -23,22 +23,15 @@ _MSDA = dict(
     num_points=4,
     dropout=0.0,
     batch_first=True)
-_ATTN = dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True)
-_FFN = dict(
-    embed_dims=256,
-    feedforward_channels=2048,
-    num_fcs=2,
-    ffn_drop=0.0,
-    act_cfg=dict(type='ReLU', inplace=True))
 # The official deformable configs: 6+6 layers, 8 heads, 4 levels, 4 points,
 # FFN 2048, no dropout; post-norm layers, no final decoder norm.
 DEFORMABLE_TRANSFORMER = dict(
     encoder=dict(
-        num_layers=6, layer_cfg=dict(self_attn_cfg=_MSDA, ffn_cfg=_FFN)),
+        num_layers=6, layer_cfg=dict(self_attn_cfg=_MSDA, ffn_cfg=FFN_CFG)),
     decoder=dict(
         num_layers=6,
         layer_cfg=dict(
-            self_attn_cfg=_ATTN, cross_attn_cfg=_MSDA, ffn_cfg=_FFN),
+            self_attn_cfg=ATTN_CFG, cross_attn_cfg=_MSDA, ffn_cfg=FFN_CFG),
         post_norm_cfg=None,
         return_intermediate=True))
 

@@ -17,8 +17,8 @@ from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-_ATTN = dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True)
-_FFN = dict(
+ATTN_CFG = dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True)
+FFN_CFG = dict(
     embed_dims=256,
     feedforward_channels=2048,
     num_fcs=2,
@@ -28,11 +28,11 @@ _FFN = dict(
 # no final encoder norm, a final LayerNorm on every decoder output.
 DETR_TRANSFORMER = dict(
     encoder=dict(
-        num_layers=6, layer_cfg=dict(self_attn_cfg=_ATTN, ffn_cfg=_FFN)),
+        num_layers=6, layer_cfg=dict(self_attn_cfg=ATTN_CFG, ffn_cfg=FFN_CFG)),
     decoder=dict(
         num_layers=6,
         layer_cfg=dict(
-            self_attn_cfg=_ATTN, cross_attn_cfg=_ATTN, ffn_cfg=_FFN),
+            self_attn_cfg=ATTN_CFG, cross_attn_cfg=ATTN_CFG, ffn_cfg=FFN_CFG),
         return_intermediate=True))
 
 
