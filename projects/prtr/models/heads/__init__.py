@@ -1,4 +1,8 @@
+from .cascade_keypoint_head import CascadeKeypointHead
 from .deformable_prtr_head import DeformablePRTRHead
+from .detr_person_head import DETRPersonHead
 from .prtr_head import PRTRHead
 
-__all__ = ['PRTRHead', 'DeformablePRTRHead']
+__all__ = [
+    'PRTRHead', 'DeformablePRTRHead', 'DETRPersonHead', 'CascadeKeypointHead'
+]

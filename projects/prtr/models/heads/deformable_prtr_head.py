@@ -14,7 +14,8 @@ from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType
 from torch import Tensor, nn
 
-from .prtr_head import ATTN_CFG, FFN_CFG, PRTRHead
+from ..layers.detr_transformer import ATTN_CFG, FFN_CFG
+from .prtr_head import PRTRHead
 
 _MSDA = dict(
     embed_dims=256,

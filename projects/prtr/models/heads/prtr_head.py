@@ -1,13 +1,9 @@
 # Copyright (c) prtr authors. All rights reserved.
 """PRTR's keypoint transformer head."""
-import copy
 from typing import Dict, Tuple
 
 import numpy as np
 import torch
-from mmdet.models.layers import (DetrTransformerDecoder,
-                                 DetrTransformerEncoder,
-                                 SinePositionalEncoding)
 from mmdet.models.layers.transformer import MLP
 from mmpose.models.heads.base_head import BaseHead
 from mmpose.models.utils.tta import flip_coordinates
@@ -17,23 +13,7 @@ from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-ATTN_CFG = dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True)
-FFN_CFG = dict(
-    embed_dims=256,
-    feedforward_channels=2048,
-    num_fcs=2,
-    ffn_drop=0.0,
-    act_cfg=dict(type='ReLU', inplace=True))
-# DETR's transformer as PRTR configures it: post-norm, ReLU, no dropout,
-# no final encoder norm, a final LayerNorm on every decoder output.
-DETR_TRANSFORMER = dict(
-    encoder=dict(
-        num_layers=6, layer_cfg=dict(self_attn_cfg=ATTN_CFG, ffn_cfg=FFN_CFG)),
-    decoder=dict(
-        num_layers=6,
-        layer_cfg=dict(
-            self_attn_cfg=ATTN_CFG, cross_attn_cfg=ATTN_CFG, ffn_cfg=FFN_CFG),
-        return_intermediate=True))
+from ..layers.detr_transformer import DETR_TRANSFORMER, DetrTransformerMixin
 
 
 def hungarian_decode(cls_scores: Tensor,
@@ -63,7 +43,7 @@ def hungarian_decode(cls_scores: Tensor,
 
 
 @MODELS.register_module()
-class PRTRHead(BaseHead):
+class PRTRHead(DetrTransformerMixin, BaseHead):
     """Keypoint transformer head of two-stage PRTR.
 
     "Pose Recognition with Cascade Transformers", Li et al., CVPR 2021
@@ -121,7 +101,7 @@ class PRTRHead(BaseHead):
         self.num_queries = num_queries
         self.embed_dims = embed_dims
 
-        self._init_layers(copy.deepcopy(transformer), positional_encoding)
+        self._init_layers(transformer, positional_encoding)
         self.class_embed = nn.Linear(embed_dims, num_keypoints + 1)
         self.kpt_embed = MLP(embed_dims, embed_dims, 2, 3)
 
@@ -135,27 +115,10 @@ class PRTRHead(BaseHead):
         self.assigner = TASK_UTILS.build(assigner)
         self.decoder = KEYPOINT_CODECS.build(decoder) if decoder else None
 
-    def _init_layers(self, transformer: ConfigType,
-                     positional_encoding: ConfigType) -> None:
-        """Input projection, position encoding, transformer and queries."""
-        self.input_proj = nn.Conv2d(
-            self.in_channels, self.embed_dims, kernel_size=1)
-        self.positional_encoding = SinePositionalEncoding(
-            **positional_encoding)
-        # ``transformer.encoder`` / ``transformer.decoder`` as in the official
-        # state dicts; ``self.decoder`` stays mmpose's codec (BaseHead).
-        self.transformer = nn.ModuleDict(
-            dict(
-                encoder=DetrTransformerEncoder(**transformer['encoder']),
-                decoder=DetrTransformerDecoder(**transformer['decoder'])))
-        self.query_embed = nn.Embedding(self.num_queries, self.embed_dims)
-
     def init_weights(self) -> None:
         """DETR's init: xavier-uniform on every >1-dim transformer weight."""
         super().init_weights()
-        for p in self.transformer.parameters():
-            if p.dim() > 1:
-                nn.init.xavier_uniform_(p)
+        self._init_transformer_weights()
 
     def forward(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
         """Run the transformer on the last feature map.
@@ -168,21 +131,7 @@ class PRTRHead(BaseHead):
             tuple: class logits ``[L, bs, N, K+1]`` and normalised
             coordinates ``[L, bs, N, 2]`` of all L decoder layers.
         """
-        x = self.input_proj(feats[-1])  # [bs, c, h, w] -> [bs, d, h, w]
-        bs = x.size(0)
-        pos = self.positional_encoding(None, x)  # [bs, d, h, w]
-        x = x.flatten(2).transpose(1, 2)  # [bs, d, h, w] -> [bs, h*w, d]
-        pos = pos.flatten(2).transpose(1, 2)
-        memory = self.transformer.encoder(
-            query=x, query_pos=pos, key_padding_mask=None)
-        query_pos = self.query_embed.weight.unsqueeze(0).expand(bs, -1, -1)
-        hidden = self.transformer.decoder(
-            query=torch.zeros_like(query_pos),
-            key=memory,
-            value=memory,
-            query_pos=query_pos,
-            key_pos=pos,
-            key_padding_mask=None)  # [L, bs, N, d]
+        hidden = self.forward_transformer(feats[-1])  # [L, bs, N, d]
         return self.class_embed(hidden), self.kpt_embed(hidden).sigmoid()
 
     def predict(self,

@@ -1,0 +1,113 @@
+# A CPU-sized end-to-end PRTR cascade for the tests: trained on the bundled
+# 55-image COCO sample (data/coco_persons_mini) and evaluated on the same
+# images; it shows both stages learn, it is no benchmark. ResNet-18 from
+# scratch (no weights can be downloaded here), its stride-8 and stride-16
+# outputs (layer2 + layer3), 2+2-layer transformers of width 128, 20 person
+# and 20 keypoint queries, a 256x256 canvas.
+_base_ = ['./prtr-cascade_res50_8xb4-150e_coco-640x640.py']
+
+train_cfg = dict(max_epochs=100, val_interval=50)
+optim_wrapper = dict(
+    optimizer=dict(lr=5e-4), paramwise_cfg=dict(_delete_=True))
+param_scheduler = [
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=100,
+        milestones=[80],
+        gamma=0.1,
+        by_epoch=True)
+]
+auto_scale_lr = dict(base_batch_size=8)
+default_hooks = dict(
+    logger=dict(interval=5),
+    checkpoint=dict(interval=25, max_keep_ckpts=1, save_best=None))
+
+input_size = (256, 256)
+attn = dict(embed_dims=128, num_heads=4, dropout=0.0, batch_first=True)
+ffn = dict(
+    embed_dims=128,
+    feedforward_channels=512,
+    num_fcs=2,
+    ffn_drop=0.0,
+    act_cfg=dict(type='ReLU', inplace=True))
+transformer = dict(
+    encoder=dict(
+        num_layers=2, layer_cfg=dict(self_attn_cfg=attn, ffn_cfg=ffn)),
+    decoder=dict(
+        num_layers=2,
+        layer_cfg=dict(self_attn_cfg=attn, cross_attn_cfg=attn, ffn_cfg=ffn),
+        return_intermediate=True))
+model = dict(
+    backbone=dict(
+        depth=18,
+        num_stages=3,
+        strides=(1, 2, 2),
+        dilations=(1, 1, 1),
+        out_indices=(1, 2),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        init_cfg=None),
+    person_head=dict(
+        in_channels=256,
+        num_queries=20,
+        embed_dims=128,
+        positional_encoding=dict(num_feats=64, normalize=True),
+        transformer=transformer),
+    crop=dict(out_size=(8, 8), in_levels=(0, 1)),
+    head=dict(
+        in_channels=128 + 256,
+        num_queries=20,
+        embed_dims=128,
+        transformer=transformer),
+    train_cfg=dict(crop_boxes='gt'))
+
+data_root = 'data/coco_persons_mini/'
+meta_keys = {{_base_.meta_keys}}
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='RandomFlip', direction='horizontal'),
+    dict(
+        type='BottomupRandomAffine',
+        input_size=input_size,
+        shift_factor=0.05,
+        scale_factor=(0.8, 1.1),
+        scale_type='long',
+        rotate_factor=0.0,
+        distribution='uniform',
+        bbox_keep_corner=False,
+        clip_border=True),
+    dict(type='PackPoseInputs', meta_keys=meta_keys)
+]
+val_pipeline = [
+    dict(type='LoadImage'),
+    dict(
+        type='BottomupResize',
+        input_size=input_size,
+        size_factor=32,
+        resize_mode='fit'),
+    dict(type='PackPoseInputs', meta_keys=meta_keys)
+]
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    dataset=dict(
+        data_root=data_root,
+        ann_file='annotations/person_keypoints_train2017.json',
+        data_prefix=dict(img='train2017/'),
+        pipeline=val_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = [
+    dict(
+        type='CocoMetric',
+        ann_file=f'{data_root}annotations/person_keypoints_train2017.json'),
+    dict(
+        type='PersonBoxCocoMetric',
+        ann_file=f'{data_root}annotations/person_keypoints_train2017.json')
+]
+test_evaluator = val_evaluator

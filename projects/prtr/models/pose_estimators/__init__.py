@@ -1,0 +1,3 @@
+from .prtr_cascade import PRTRCascade
+
+__all__ = ['PRTRCascade']
