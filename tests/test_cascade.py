@@ -16,7 +16,7 @@ from prtr.models.layers import (SpatialTransformerCrop, crop_to_image,
 
 CASCADE_CONFIG = osp.join(
     ROOT, 'configs', 'prtr-cascade_res18-tiny_1xb8-100e_coco-mini-'
-    '256x256.py')
+    '192x192.py')
 
 
 def ramp_map(h, w):

@@ -63,3 +63,61 @@ def test_small_config_learns_on_bundled_coco(tmp_path):
     # weights score 0 here; docs/benchmarks.md has the measured figures)
     assert end['coco/AP'] > start['coco/AP'] + 0.005
     assert end['coco/AP .5'] > start['coco/AP .5'] + 0.02
+
+
+CASCADE_CONFIG = osp.join(
+    ROOT, 'configs', 'prtr-cascade_res18-tiny_1xb8-100e_coco-mini-192x192.py')
+
+
+def _epoch_means(work_dir, prefix):
+    """Per-epoch mean of the summed ``prefix*loss*`` terms."""
+    scalars = glob_one(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    per_epoch = {}
+    with open(scalars) as f:
+        for line in f:
+            rec = json.loads(line)
+            if 'loss' in rec and 'epoch' in rec:
+                total = sum(v for k, v in rec.items()
+                            if k.startswith(prefix) and 'loss' in k)
+                per_epoch.setdefault(rec['epoch'], []).append(total)
+    means = [sum(v) / len(v) for _, v in sorted(per_epoch.items())]
+    return means[0], means[-1]
+
+
+@pytest.mark.slow
+def test_cascade_learns_on_bundled_coco(tmp_path):
+    """The end-to-end cascade, trained on the bundled sample: both stages'
+    losses fall, person-box AP and keypoint AP rise above their start."""
+    torch.set_num_threads(2)
+    cfg = Config.fromfile(CASCADE_CONFIG)
+    cfg.work_dir = str(tmp_path)
+    data_root = osp.join(ROOT, 'data', 'coco_persons_mini') + '/'
+    ann = osp.join(data_root, 'annotations', 'person_keypoints_train2017.json')
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = data_root
+    for metric in cfg.val_evaluator:
+        metric.ann_file = ann
+    cfg.test_evaluator = cfg.val_evaluator
+    cfg.randomness = dict(seed=0)
+    cfg.default_hooks.logger.interval = 1
+    runner = Runner.from_cfg(cfg)
+    runner.model.init_weights()
+    start = runner.val()
+    runner.train()
+    end = runner.val()
+    person = _epoch_means(str(tmp_path), 'person.')
+    kpt = _epoch_means(str(tmp_path), 'kpt.')
+    print(f'\ncascade on bundled COCO sample: person loss {person[0]:.3f} -> '
+          f'{person[1]:.3f}, keypoint loss {kpt[0]:.3f} -> {kpt[1]:.3f}; '
+          f'person/bbox_mAP {start["person/bbox_mAP"]:.4f} -> '
+          f'{end["person/bbox_mAP"]:.4f}, bbox_mAP_50 '
+          f'{start["person/bbox_mAP_50"]:.4f} -> '
+          f'{end["person/bbox_mAP_50"]:.4f}; coco/AP '
+          f'{start["coco/AP"]:.4f} -> {end["coco/AP"]:.4f}, AP50 '
+          f'{start["coco/AP .5"]:.4f} -> {end["coco/AP .5"]:.4f}')
+    assert person[1] < 0.7 * person[0]
+    assert kpt[1] < 0.7 * kpt[0]
+    assert end['person/bbox_mAP'] > start['person/bbox_mAP'] + 0.02
+    assert end['person/bbox_mAP_50'] > start['person/bbox_mAP_50'] + 0.05
+    assert end['coco/AP'] > start['coco/AP'] + 0.005
+    assert end['coco/AP .5'] > start['coco/AP .5'] + 0.02

@@ -1,9 +1,9 @@
 # A CPU-sized end-to-end PRTR cascade for the tests: trained on the bundled
 # 55-image COCO sample (data/coco_persons_mini) and evaluated on the same
-# images; it shows both stages learn, it is no benchmark. ResNet-18 from
+# images; it shows both stages learn, it is no benchmark. ResNet-18 of half width (base_channels 32) from
 # scratch (no weights can be downloaded here), its stride-8 and stride-16
 # outputs (layer2 + layer3), 2+2-layer transformers of width 128, 20 person
-# and 20 keypoint queries, a 256x256 canvas.
+# and 20 keypoint queries, a 192x192 canvas.
 _base_ = ['./prtr-cascade_res50_8xb4-150e_coco-640x640.py']
 
 train_cfg = dict(max_epochs=100, val_interval=50)
@@ -23,7 +23,7 @@ default_hooks = dict(
     logger=dict(interval=5),
     checkpoint=dict(interval=25, max_keep_ckpts=1, save_best=None))
 
-input_size = (256, 256)
+input_size = (192, 192)
 attn = dict(embed_dims=128, num_heads=4, dropout=0.0, batch_first=True)
 ffn = dict(
     embed_dims=128,
@@ -41,6 +41,7 @@ transformer = dict(
 model = dict(
     backbone=dict(
         depth=18,
+        base_channels=32,
         num_stages=3,
         strides=(1, 2, 2),
         dilations=(1, 1, 1),
@@ -50,14 +51,14 @@ model = dict(
         norm_eval=False,
         init_cfg=None),
     person_head=dict(
-        in_channels=256,
+        in_channels=128,
         num_queries=20,
         embed_dims=128,
         positional_encoding=dict(num_feats=64, normalize=True),
         transformer=transformer),
     crop=dict(out_size=(8, 8), in_levels=(0, 1)),
     head=dict(
-        in_channels=128 + 256,
+        in_channels=64 + 128,
         num_queries=20,
         embed_dims=128,
         transformer=transformer),
