@@ -16,3 +16,25 @@ def _register():
 
     import prtr  # noqa: F401
     register_all_modules(init_default_scope=True)
+
+
+@pytest.fixture(scope='session')
+def trained(tmp_path_factory):
+    """One short training run of the small config (tools/train.py, one
+    epoch on 32 persons); returns ``(work_dir, checkpoint)``.
+
+    tests/test_tools.py still defines its own fixture of this name, which
+    overrides this one there (a second training run) until it is removed.
+    """
+    import os
+
+    from test_tools import QUICK, run
+    work_dir = str(tmp_path_factory.mktemp('train'))
+    proc = run([
+        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir,
+        '--cfg-options', *QUICK
+    ])
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    ckpt = osp.join(work_dir, 'epoch_1.pth')
+    assert osp.isfile(ckpt), os.listdir(work_dir)
+    return work_dir, ckpt

@@ -1,0 +1,167 @@
+# Copyright (c) prtr authors. All rights reserved.
+"""Detect people and draw PRTR poses on an image, a folder or a video.
+
+    python tools/demo.py CONFIG CHECKPOINT --input IMAGE|FOLDER|VIDEO \
+        [--det-config DET_CONFIG [--det-checkpoint DET_CKPT]] \
+        [--out-dir outputs/demo] [--pred-out-dir DIR] [--kpt-thr 0.3]
+
+A thin wrapper around mmpose's ``MMPoseInferencer``: it checks every path
+first (one-line error naming the one at fault) and then runs the person
+detector (any mmdet config, e.g. mmpose's
+``demo/mmdetection_cfg/rtmdet_m_640-8xb32_coco-person.py``) and the PRTR
+model. Without ``--det-config`` each image is one person box (the whole
+frame). Pictures (or the video) with boxes and skeletons go to
+``--out-dir``, predictions as JSON to ``--pred-out-dir``.
+"""
+import argparse
+import mimetypes
+import os
+import os.path as osp
+import sys
+import warnings
+
+try:
+    import prtr  # noqa: F401
+except ImportError:  # a plain checkout: the package lives in projects/
+    sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
+    import prtr  # noqa: F401
+
+from prtr.utils import (UserInputError, check_checkpoint, check_config_file,
+                        run_cli)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='PRTR config file')
+    parser.add_argument('checkpoint', help='PRTR checkpoint file')
+    parser.add_argument(
+        '--input', required=True, help='image, folder of images or video')
+    parser.add_argument(
+        '--det-config',
+        help='mmdet person detector config (default: the whole image is '
+        'the person box)')
+    parser.add_argument(
+        '--det-checkpoint',
+        help='detector checkpoint (without it the detector has random '
+        'weights and its boxes mean nothing)')
+    parser.add_argument(
+        '--det-cat-id',
+        type=int,
+        default=0,
+        help='class index of "person" in the detector (default: 0)')
+    parser.add_argument(
+        '--out-dir',
+        default='outputs/demo',
+        help='where the drawn images or video go (default: %(default)s)')
+    parser.add_argument(
+        '--pred-out-dir', default='', help='save predictions as JSON here')
+    parser.add_argument(
+        '--bbox-thr', type=float, default=0.3, help='detector score thr')
+    parser.add_argument(
+        '--nms-thr', type=float, default=0.3, help='box NMS IoU thr')
+    parser.add_argument(
+        '--kpt-thr',
+        type=float,
+        default=0.3,
+        help='draw joints whose score is above this (default: %(default)s)')
+    parser.add_argument('--radius', type=int, default=3)
+    parser.add_argument('--thickness', type=int, default=1)
+    parser.add_argument(
+        '--device', default=None, help='e.g. cpu, cuda:0 (default: auto)')
+    return parser.parse_args(argv)
+
+
+def input_kind(path: str) -> str:
+    """'folder', 'image' or 'video'; a one-line error for anything else."""
+    if osp.isdir(path):
+        images = [
+            f for f in os.listdir(path)
+            if (mimetypes.guess_type(f)[0] or '').startswith('image/')
+        ]
+        if not images:
+            raise UserInputError(f'input folder has no images: {path}')
+        return 'folder'
+    if not osp.isfile(path):
+        raise UserInputError(f'input not found: {path}')
+    kind = (mimetypes.guess_type(path)[0] or '').split('/')[0]
+    if kind not in ('image', 'video'):
+        raise UserInputError(
+            f'input {path} is neither an image nor a video (by its name '
+            'extension)')
+    import cv2
+    if kind == 'image':
+        if cv2.imread(path) is None:
+            raise UserInputError(f'cannot read image {path}')
+    else:
+        cap = cv2.VideoCapture(path)
+        ok = cap.isOpened() and cap.read()[0]
+        cap.release()
+        if not ok:
+            raise UserInputError(f'cannot read video {path} (no frame could '
+                                 'be decoded)')
+    return kind
+
+
+def check_inputs(args) -> str:
+    check_config_file(args.config)
+    check_checkpoint(args.checkpoint)
+    if args.det_config:
+        if not osp.isfile(args.det_config):
+            raise UserInputError(
+                f'detector config file not found: {args.det_config}')
+        if args.det_checkpoint:
+            if not osp.isfile(args.det_checkpoint) and \
+                    '://' not in args.det_checkpoint:
+                raise UserInputError('detector checkpoint not found: '
+                                     f'{args.det_checkpoint}')
+    elif args.det_checkpoint:
+        raise UserInputError('--det-checkpoint given without --det-config')
+    if not 0 <= args.kpt_thr <= 1:
+        raise UserInputError(f'--kpt-thr {args.kpt_thr} is not in [0, 1]')
+    return input_kind(args.input)
+
+
+def build_inferencer(args):
+    from mmpose.apis.inferencers import MMPoseInferencer
+    with warnings.catch_warnings():
+        # a missing detector checkpoint is reported below, once
+        warnings.filterwarnings('ignore', 'Checkpoint is not loaded')
+        return MMPoseInferencer(
+            pose2d=args.config,
+            pose2d_weights=args.checkpoint,
+            det_model=args.det_config or 'whole_image',
+            det_weights=args.det_checkpoint,
+            det_cat_ids=args.det_cat_id,
+            device=args.device)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    kind = check_inputs(args)
+    if args.det_config and not args.det_checkpoint:
+        print('warning: no --det-checkpoint: the detector has random '
+              'weights, its person boxes are arbitrary')
+    inferencer = build_inferencer(args)
+    num_frames = num_people = 0
+    for result in inferencer(
+            args.input,
+            vis_out_dir=args.out_dir,
+            pred_out_dir=args.pred_out_dir,
+            draw_bbox=True,
+            bbox_thr=args.bbox_thr,
+            nms_thr=args.nms_thr,
+            kpt_thr=args.kpt_thr,
+            radius=args.radius,
+            thickness=args.thickness):
+        num_frames += 1
+        num_people += sum(len(p) for p in result['predictions'])
+    what = {'folder': 'images', 'image': 'image', 'video': 'video frames'}
+    people = 'person' if num_people == 1 else 'people'
+    print(
+        f'{num_people} {people} in {num_frames} {what[kind]}; drawn in '
+        f'{args.out_dir}' +
+        (f', predictions in {args.pred_out_dir}' if args.pred_out_dir else ''))
+
+
+if __name__ == '__main__':
+    run_cli(main)
