@@ -21,11 +21,8 @@ def _register():
 @pytest.fixture(scope='session')
 def trained(tmp_path_factory):
     """One short training run of the small config (tools/train.py, one
-    epoch on 32 persons); returns ``(work_dir, checkpoint)``.
-
-    tests/test_tools.py still defines its own fixture of this name, which
-    overrides this one there (a second training run) until it is removed.
-    """
+    epoch on 32 persons), shared by the tool, demo and mim tests; returns
+    ``(work_dir, checkpoint)``."""
     import os
 
     from test_tools import QUICK, run

@@ -41,20 +41,6 @@ def assert_one_line_error(proc, *needles):
         assert needle in last, proc.stderr[-3000:]
 
 
-@pytest.fixture(scope='session')
-def trained(tmp_path_factory):
-    """One short training run; its checkpoint serves the tests below."""
-    work_dir = str(tmp_path_factory.mktemp('train'))
-    proc = run([
-        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir,
-        '--cfg-options', *QUICK
-    ])
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    ckpt = osp.join(work_dir, 'epoch_1.pth')
-    assert osp.isfile(ckpt), os.listdir(work_dir)
-    return work_dir, ckpt
-
-
 def test_checkpoint_is_mmengine_not_plain_tensors(trained):
     """The checkpoint holds numpy/HistoryBuffer objects: weights_only
     loading works only thanks to prtr's safe globals."""
