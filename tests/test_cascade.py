@@ -15,7 +15,7 @@ from prtr.models.layers import (SpatialTransformerCrop, crop_to_image,
                                 image_to_crop)
 
 CASCADE_CONFIG = osp.join(
-    ROOT, 'configs', 'prtr-cascade_res18-tiny_1xb8-100e_coco-mini-'
+    ROOT, 'configs', 'prtr-cascade_res18-tiny_1xb4-100e_coco-mini-'
     '192x192.py')
 
 
@@ -250,3 +250,35 @@ def test_person_box_metric_scores_ground_truth_as_perfect(tmp_path):
         s['pred_instances']['bboxes'] = s['pred_instances']['bboxes'] + 50
     metric.process({}, samples)
     assert metric.evaluate(len(samples))['person/bbox_mAP'] < 0.5
+
+
+def test_targets_use_the_canvas_not_the_original_image_size():
+    """BottomupRandomAffine leaves img_shape at the original image's size;
+    targets are normalised by the canvas (input_size)."""
+    model = build_cascade()
+    batch = make_batch(17, persons=(2, ))
+    sample = batch['data_samples'][0]
+    sample.set_metainfo(dict(img_shape=(480, 640)))  # stale, as in training
+    gts, metas = model._gt_persons(batch['data_samples'], torch.device('cpu'))
+    assert metas[0]['img_shape'] == (128, 96)
+    want = sample.gt_instances.keypoints / np.array([96, 128])
+    np.testing.assert_allclose(gts[0].keypoints.numpy(), want, rtol=1e-5)
+
+
+def test_training_pipeline_gives_boxes_and_joints_on_the_canvas():
+    from mmpose.registry import DATASETS
+    cfg = Config.fromfile(CASCADE_CONFIG)
+    ds_cfg = cfg.train_dataloader.dataset
+    ds_cfg.data_root = osp.join(ROOT, 'data', 'coco_persons_mini')
+    dataset = DATASETS.build(ds_cfg)
+    model = build_cascade()
+    w, h = cfg.input_size
+    for i in range(4):
+        item = dataset[i]
+        assert item['inputs'].shape[-2:] == (h, w)
+        gts, _ = model._gt_persons([item['data_samples']], torch.device('cpu'))
+        boxes = gts[0].bboxes
+        assert len(boxes) > 0
+        assert boxes[:, 0::2].max() <= w and boxes[:, 1::2].max() <= h
+        kpts = gts[0].keypoints[gts[0].keypoint_weights > 0]
+        assert ((kpts >= 0) & (kpts <= 1)).all()

@@ -66,7 +66,7 @@ def test_small_config_learns_on_bundled_coco(tmp_path):
 
 
 CASCADE_CONFIG = osp.join(
-    ROOT, 'configs', 'prtr-cascade_res18-tiny_1xb8-100e_coco-mini-192x192.py')
+    ROOT, 'configs', 'prtr-cascade_res18-tiny_1xb4-100e_coco-mini-192x192.py')
 
 
 def _epoch_means(work_dir, prefix):

@@ -16,6 +16,20 @@ from ..layers.spatial_transformer_crop import (SpatialTransformerCrop,
                                                crop_to_image)
 
 
+def input_shape(meta: dict) -> Tuple[int, int]:
+    """``(h, w)`` of the image inside the model input.
+
+    mmpose's bottom-up transforms record the canvas they warp or resize the
+    image to as ``input_size`` ``(w, h)``; ``BottomupRandomAffine`` leaves
+    ``img_shape`` at the original image's size, so ``img_shape`` is only the
+    fallback.
+    """
+    if meta.get('input_size') is not None:
+        w, h = meta['input_size']
+        return int(h), int(w)
+    return tuple(meta['img_shape'][:2])
+
+
 @MODELS.register_module()
 class PRTRCascade(BottomupPoseEstimator):
     """PRTR's end-to-end cascade, trained as one network.
@@ -103,7 +117,7 @@ class PRTRCascade(BottomupPoseEstimator):
     def _pad_scale(data_samples: SampleList, inputs: Tensor) -> Tensor:
         """``[B, 2]`` image size / padded batch size (width, height)."""
         pad_h, pad_w = inputs.shape[-2:]
-        sizes = [d.metainfo['img_shape'] for d in data_samples]
+        sizes = [input_shape(d.metainfo) for d in data_samples]
         return inputs.new_tensor([[w / pad_w, h / pad_h] for h, w in sizes])
 
     def _keypoints(self, feats: Tuple[Tensor], boxes: Tensor,
@@ -142,7 +156,9 @@ class PRTRCascade(BottomupPoseEstimator):
         """
         instances, metas = [], []
         for sample in data_samples:
-            meta = sample.metainfo
+            # mmdet's DETRHead normalises boxes by the meta's img_shape
+            meta = dict(
+                sample.metainfo, img_shape=input_shape(sample.metainfo))
             img_h, img_w = meta['img_shape']
             gt = sample.gt_instances
             bboxes = torch.as_tensor(
@@ -267,7 +283,7 @@ class PRTRCascade(BottomupPoseEstimator):
 
         results = []
         for b, sample in enumerate(data_samples):
-            img_h, img_w = sample.metainfo['img_shape']
+            img_h, img_w = input_shape(sample.metainfo)
             sel = batch_inds == b
             size = boxes.new_tensor([img_w, img_h])
             xyxy = bbox_cxcywh_to_xyxy(boxes[sel]) * size.repeat(2)

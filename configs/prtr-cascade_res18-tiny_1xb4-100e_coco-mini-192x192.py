@@ -18,7 +18,7 @@ param_scheduler = [
         gamma=0.1,
         by_epoch=True)
 ]
-auto_scale_lr = dict(base_batch_size=8)
+auto_scale_lr = dict(base_batch_size=4)
 default_hooks = dict(
     logger=dict(interval=5),
     checkpoint=dict(interval=25, max_keep_ckpts=1, save_best=None))
@@ -91,7 +91,7 @@ val_pipeline = [
     dict(type='PackPoseInputs', meta_keys=meta_keys)
 ]
 train_dataloader = dict(
-    batch_size=8,
+    batch_size=4,
     num_workers=2,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
