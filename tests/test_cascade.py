@@ -15,7 +15,7 @@ from prtr.models.layers import (SpatialTransformerCrop, crop_to_image,
                                 image_to_crop)
 
 CASCADE_CONFIG = osp.join(
-    ROOT, 'configs', 'prtr-cascade_res18-tiny_1xb4-100e_coco-mini-'
+    ROOT, 'configs', 'prtr-cascade_res18-tiny_1xb4-300e_coco-mini-'
     '192x192.py')
 
 

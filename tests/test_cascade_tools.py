@@ -11,7 +11,7 @@ from conftest import DATA_ROOT, PYTHON, ROOT
 from test_tools import _free_port, run
 
 CASCADE_CONFIG = osp.join(
-    ROOT, 'configs', 'prtr-cascade_res18-tiny_1xb4-100e_coco-mini-192x192.py')
+    ROOT, 'configs', 'prtr-cascade_res18-tiny_1xb4-300e_coco-mini-192x192.py')
 QUICK = [
     'train_cfg.max_epochs=1', 'train_dataloader.num_workers=0',
     'train_dataloader.persistent_workers=False',
