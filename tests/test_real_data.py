@@ -11,7 +11,6 @@ from conftest import ROOT, TINY_CONFIG
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-
 # 2 threads on the 2-core CI machine; PRTR_TEST_THREADS=1 when another job
 # shares the cores (two threads then wait on each other)
 THREADS = int(os.environ.get('PRTR_TEST_THREADS', 2))
