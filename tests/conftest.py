@@ -18,6 +18,16 @@ def _register():
     register_all_modules(init_default_scope=True)
 
 
+@pytest.fixture(autouse=True)
+def _mmpose_scope():
+    """Every test starts in mmpose's default scope: an in-process
+    MMPoseInferencer with an mmdet detector leaves mmengine's global scope
+    at 'mmdet', where prtr's modules are not registered."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpose')
+    yield
+
+
 @pytest.fixture(scope='session')
 def trained(tmp_path_factory):
     """One short training run of the small config (tools/train.py, one

@@ -47,6 +47,9 @@ def test_small_config_learns_on_bundled_coco(tmp_path):
     cfg.test_evaluator = cfg.val_evaluator
     cfg.randomness = dict(seed=0)
     cfg.default_hooks.logger.interval = 1
+    # a visualizer of its own: mmengine returns an existing instance of the
+    # same name (an inferencer in an earlier test), which logs elsewhere
+    cfg.visualizer.name = f'visualizer_{tmp_path.name}'
     # validating before training: mmengine's save_best needs train state
     cfg.default_hooks.checkpoint.save_best = None
     runner = Runner.from_cfg(cfg)
@@ -137,6 +140,9 @@ def test_cascade_learns_on_bundled_coco(tmp_path):
     cfg.train_cfg.val_interval = 1000  # the config's 300 epochs
     cfg.randomness = dict(seed=0)
     cfg.default_hooks.logger.interval = 1
+    # a visualizer of its own: mmengine returns an existing instance of the
+    # same name (an inferencer in an earlier test), which logs elsewhere
+    cfg.visualizer.name = f'visualizer_{tmp_path.name}'
     cfg.default_hooks.checkpoint.interval = 1000
     runner = Runner.from_cfg(cfg)
     runner.model.init_weights()
