@@ -116,14 +116,16 @@ class SpatialTransformerCrop(nn.Module):
             boxes = boxes.detach()
         grid = self.grid(boxes, scale)  # [P, y_res, x_res, 2]
         x_res, y_res = self.out_size
+        # one host transfer for all levels: the images that have boxes
+        images = [(b, (batch_inds == b).nonzero(as_tuple=True)[0])
+                  for b in batch_inds.unique().tolist()]
         levels = []
         for level in self.in_levels:
             feat = feats[level]
             out = feat.new_zeros((boxes.size(0), feat.size(1), y_res, x_res))
             # one grid_sample per image: its P_b grids stacked on rows,
             # [1, P_b*y_res, x_res, 2] -> [1, C, P_b*y_res, x_res]
-            for b in batch_inds.unique().tolist():
-                sel = (batch_inds == b).nonzero(as_tuple=True)[0]
+            for b, sel in images:
                 g = grid[sel].reshape(1, -1, x_res, 2).to(feat.dtype)
                 sampled = F.grid_sample(
                     feat[b:b + 1],
