@@ -78,7 +78,7 @@ def test_matching_is_the_heads(trained):
     assert crop.shape == (128, 96, 3) and crop.dtype == np.uint8
     assert cls_scores.shape == (3, 20, 18) and kpt_preds.shape == (3, 20, 2)
     queries, scores = match_queries(cls_scores[-1])
-    coords, ref_scores = hungarian_decode(cls_scores[-1:], kpt_preds[-1:])
+    coords, ref_scores, _ = hungarian_decode(cls_scores[-1:], kpt_preds[-1:])
     assert torch.equal(kpt_preds[-1][torch.from_numpy(queries)], coords[0])
     assert np.allclose(scores, ref_scores[0].numpy())
 

@@ -343,11 +343,9 @@ def match_queries(cls_scores):
     import torch
 
     from prtr.models.heads.prtr_head import hungarian_decode
-    num_queries = cls_scores.size(0)
-    index = torch.arange(num_queries, dtype=torch.float64)
-    ids, scores = hungarian_decode(cls_scores[None],
-                                   index[None, :, None].expand(-1, -1, 2))
-    return ids[0, :, 0].round().long().numpy(), scores[0].numpy()
+    kpts = cls_scores.new_zeros(1, cls_scores.size(0), 2)
+    _, scores, ids = hungarian_decode(cls_scores[None], kpts)
+    return ids[0].numpy(), scores[0].numpy()
 
 
 def main(argv=None):

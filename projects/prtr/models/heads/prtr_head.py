@@ -17,7 +17,7 @@ from ..layers.detr_transformer import DETR_TRANSFORMER, DetrTransformerMixin
 
 
 def hungarian_decode(cls_scores: Tensor,
-                     kpt_preds: Tensor) -> Tuple[Tensor, Tensor]:
+                     kpt_preds: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     """PRTR inference: one query per joint by Hungarian matching.
 
     The "no keypoint" logit is dropped *before* the softmax; the K x N matrix
@@ -29,7 +29,8 @@ def hungarian_decode(cls_scores: Tensor,
         kpt_preds (Tensor): normalised coordinates ``[B, N, 2]``.
 
     Returns:
-        tuple: coordinates ``[B, K, 2]`` and scores ``[B, K]``.
+        tuple: coordinates ``[B, K, 2]``, scores ``[B, K]`` and the index of
+        the query matched to each joint ``[B, K]`` (long).
     """
     prob = cls_scores[..., :-1].softmax(-1)  # [B, N, K]
     cost = (-prob).detach().transpose(1, 2).cpu().numpy()  # [B, K, N]
@@ -39,7 +40,7 @@ def hungarian_decode(cls_scores: Tensor,
     scores = prob.transpose(1, 2).gather(2, queries.unsqueeze(-1)).squeeze(-1)
     coords = torch.gather(kpt_preds, 1,
                           queries.unsqueeze(-1).expand(-1, -1, 2))
-    return coords, scores
+    return coords, scores, queries
 
 
 @MODELS.register_module()
@@ -170,7 +171,8 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
 
     def _decode_last(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
         cls_scores, kpt_preds = self.forward(feats)
-        return hungarian_decode(cls_scores[-1], kpt_preds[-1])
+        coords, scores, _ = hungarian_decode(cls_scores[-1], kpt_preds[-1])
+        return coords, scores
 
     def loss(self,
              feats: Tuple[Tensor],

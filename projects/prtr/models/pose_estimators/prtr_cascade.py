@@ -276,7 +276,7 @@ class PRTRCascade(BottomupPoseEstimator):
             kpt_cls, kpts = self._keypoints(
                 feats, boxes, batch_inds,
                 self._pad_scale(data_samples, inputs))
-            coords, kpt_scores = hungarian_decode(kpt_cls[-1], kpts[-1])
+            coords, kpt_scores, _ = hungarian_decode(kpt_cls[-1], kpts[-1])
         else:
             coords = boxes.new_zeros(0, self.num_keypoints, 2)
             kpt_scores = boxes.new_zeros(0, self.num_keypoints)
