@@ -331,8 +331,8 @@ def draw(out, crop, cls_scores, kpt_preds, model, title, gt=None, dpi=100):
 def match_queries(cls_scores):
     """The query that PRTR's inference matches to each joint, and its score.
 
-    ``hungarian_decode`` returns the matched queries' coordinates; given
-    each query's own index as its "coordinates" it returns the indices.
+    ``hungarian_decode`` as inference runs it; only its matched queries and
+    scores are used here.
 
     Args:
         cls_scores (Tensor): ``[N, K+1]`` logits.
@@ -340,8 +340,6 @@ def match_queries(cls_scores):
     Returns:
         tuple: query index per joint ``[K]`` and score ``[K]`` (arrays).
     """
-    import torch
-
     from prtr.models.heads.prtr_head import hungarian_decode
     kpts = cls_scores.new_zeros(1, cls_scores.size(0), 2)
     _, scores, ids = hungarian_decode(cls_scores[None], kpts)
