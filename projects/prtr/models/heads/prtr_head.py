@@ -2,7 +2,6 @@
 """PRTR's keypoint transformer head."""
 from typing import Dict, Tuple
 
-import numpy as np
 import torch
 from mmdet.models.layers.transformer import MLP
 from mmpose.models.heads.base_head import BaseHead
@@ -10,10 +9,10 @@ from mmpose.models.utils.tta import flip_coordinates
 from mmpose.registry import KEYPOINT_CODECS, MODELS, TASK_UTILS
 from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
                                  OptSampleList, Predictions)
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from ..layers.detr_transformer import DETR_TRANSFORMER, DetrTransformerMixin
+from ..task_modules.linear_assignment import batched_linear_assignment
 
 
 def hungarian_decode(cls_scores: Tensor,
@@ -21,8 +20,8 @@ def hungarian_decode(cls_scores: Tensor,
     """PRTR inference: one query per joint by Hungarian matching.
 
     The "no keypoint" logit is dropped *before* the softmax; the K x N matrix
-    of ``-prob`` is solved per image and each joint takes its query's
-    coordinates, with the matched probability as its score.
+    of ``-prob`` of every image is solved in one batch and each joint takes
+    its query's coordinates, with the matched probability as its score.
 
     Args:
         cls_scores (Tensor): logits ``[B, N, K+1]`` of one decoder layer.
@@ -34,8 +33,8 @@ def hungarian_decode(cls_scores: Tensor,
     """
     prob = cls_scores[..., :-1].softmax(-1)  # [B, N, K]
     cost = (-prob).detach().transpose(1, 2).cpu().numpy()  # [B, K, N]
-    queries = np.stack([linear_sum_assignment(c)[1] for c in cost])
-    queries = torch.from_numpy(queries).to(prob.device)  # [B, K]
+    queries = torch.from_numpy(batched_linear_assignment(cost)).to(
+        prob.device)  # [B, K]
     # [B, N, K] -> [B, K, N], then the matched query of each joint
     scores = prob.transpose(1, 2).gather(2, queries.unsqueeze(-1)).squeeze(-1)
     coords = torch.gather(kpt_preds, 1,
@@ -154,8 +153,12 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
             assert isinstance(feats, list) and len(feats) == 2
             metainfo = batch_data_samples[0].metainfo
             flip_indices = metainfo['flip_indices']
-            coords, scores = self._decode_last(feats[0])
-            coords_f, scores_f = self._decode_last(feats[1])
+            # one transformer pass and one matching over [2B, ...]
+            both = [torch.cat(pair) for pair in zip(feats[0], feats[1])]
+            coords, scores = self._decode_last(both)
+            bs = coords.size(0) // 2
+            coords, coords_f = coords[:bs], coords[bs:].clone()
+            scores, scores_f = scores[:bs], scores[bs:]
             coords_f = flip_coordinates(
                 coords_f,
                 flip_indices=flip_indices,
@@ -217,14 +220,15 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
         assigned = self.assigner.assign(all_cls_scores, all_kpt_preds,
                                         gt_keypoints, gt_weights)
         labels = self.get_targets(assigned, all_cls_scores.size(2))
+        loss_cls, loss_kpt = self.loss_by_feat_all(all_cls_scores,
+                                                   all_kpt_preds, labels,
+                                                   assigned, gt_keypoints,
+                                                   gt_weights)
         losses = dict()
-        for i in range(num_layers):
-            loss_cls, loss_kpt = self.loss_by_feat_single(
-                all_cls_scores[i], all_kpt_preds[i], labels[i], assigned[i],
-                gt_keypoints, gt_weights)
+        for i, (cls_i, kpt_i) in enumerate(zip(loss_cls, loss_kpt)):
             prefix = '' if i == num_layers - 1 else f'd{i}.'
-            losses[f'{prefix}loss_cls'] = loss_cls
-            losses[f'{prefix}loss_kpt'] = loss_kpt
+            losses[f'{prefix}loss_cls'] = cls_i
+            losses[f'{prefix}loss_kpt'] = kpt_i
         with torch.no_grad():
             matched = assigned[-1] >= 0  # [B, K]
             pred_cls = all_cls_scores[-1].argmax(-1).gather(
@@ -256,37 +260,49 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
                         joint_ids.expand_as(assigned))
         return labels[..., :num_queries]
 
-    def loss_by_feat_single(self, cls_scores: Tensor, kpt_preds: Tensor,
-                            labels: Tensor, assigned: Tensor,
-                            gt_keypoints: Tensor,
-                            gt_weights: Tensor) -> Tuple[Tensor, Tensor]:
-        """Loss of one decoder layer.
+    def loss_by_feat_all(self, cls_scores: Tensor, kpt_preds: Tensor,
+                         labels: Tensor, assigned: Tensor,
+                         gt_keypoints: Tensor,
+                         gt_weights: Tensor) -> Tuple[Tensor, Tensor]:
+        """Losses of all L decoder layers in one batched expression.
+
+        Each layer's values are those of the official per-layer loss: the
+        class-weighted cross-entropy averaged by the summed weights of the
+        targets (``F.cross_entropy(weight=w)``), and the weighted L1 of the
+        matched coordinates averaged over ``B * K * 2`` terms, times K.
 
         Args:
-            cls_scores (Tensor): ``[B, N, K+1]``.
-            kpt_preds (Tensor): ``[B, N, 2]``.
-            labels (Tensor): ``[B, N]`` class targets.
-            assigned (Tensor): ``[B, K]`` matched query per joint.
+            cls_scores (Tensor): ``[L, B, N, K+1]``.
+            kpt_preds (Tensor): ``[L, B, N, 2]``.
+            labels (Tensor): ``[L, B, N]`` class targets.
+            assigned (Tensor): ``[L, B, K]`` matched query per joint.
             gt_keypoints (Tensor): ``[B, K, 2]``.
             gt_weights (Tensor): ``[B, K]``.
+
+        Returns:
+            tuple: ``loss_cls`` and ``loss_kpt``, each ``[L]``.
         """
-        num_cls = cls_scores.size(-1)
-        labels = labels.reshape(-1)
-        # F.cross_entropy(weight=w) averages by the summed weights of the
-        # targets; mmdet's loss takes that as avg_factor.
+        num_layers, num_cls = cls_scores.size(0), cls_scores.size(-1)
+        # mmdet's losses divide by (avg_factor + eps): same values, and 0
+        # (not NaN) for a batch without persons
+        eps = torch.finfo(torch.float32).eps
+        # [L, B, N, K+1] -> [L*B*N, K+1]; per-element class-weighted CE
         loss_cls = self.loss_cls(
             cls_scores.reshape(-1, num_cls),
-            labels,
-            avg_factor=self.class_weight[labels].sum())
+            labels.reshape(-1),
+            reduction_override='none').reshape(num_layers, -1)
+        # F.cross_entropy(weight=w) averages by the targets' summed weights
+        avg_cls = self.class_weight[labels].reshape(num_layers, -1).sum(1)
+        loss_cls = loss_cls.sum(1) / (avg_cls + eps)
 
-        index = assigned.clamp(min=0).unsqueeze(-1).expand(-1, -1, 2)
-        matched = kpt_preds.gather(1, index)  # [B, K, 2]
-        weights = (gt_weights *
-                   (assigned >= 0)).unsqueeze(-1).expand_as(matched)
-        # Official: mean over all B*K*2 terms, times K.
+        index = assigned.clamp(min=0).unsqueeze(-1).expand(-1, -1, -1, 2)
+        matched = kpt_preds.gather(2, index)  # [L, B, K, 2]
+        weights = (gt_weights * (assigned >= 0)).unsqueeze(-1)
         loss_kpt = self.loss_kpt(
             matched,
-            gt_keypoints,
-            weights,
-            avg_factor=weights.numel() / self.num_keypoints)
+            gt_keypoints.expand_as(matched),
+            reduction_override='none') * weights  # [L, B, K, 2]
+        # Official: mean over all B*K*2 terms of a layer, times K.
+        avg_kpt = matched[0].numel() / self.num_keypoints
+        loss_kpt = loss_kpt.reshape(num_layers, -1).sum(1) / (avg_kpt + eps)
         return loss_cls, loss_kpt

@@ -2,12 +2,12 @@
 """Hungarian assignment of PRTR's keypoint queries to joints."""
 from typing import List, Optional, Union
 
-import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
 from mmpose.registry import TASK_UTILS
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor
+
+from .linear_assignment import batched_linear_assignment
 
 
 @TASK_UTILS.register_module()
@@ -18,8 +18,9 @@ class KeypointHungarianAssigner:
     treats the K joints of one person as a set of K targets of distinct
     classes. The cost of giving joint ``j`` to query ``q`` is the sum of the
     match costs (by default ``-softmax(logits)[q, j]`` with weight 1 and the
-    L1 distance of normalised coordinates with weight 5); scipy's
-    ``linear_sum_assignment`` solves the K x N problem.
+    L1 distance of normalised coordinates with weight 5); the K x N
+    problems of all decoder layers and images are solved exactly in one
+    batch (:func:`batched_linear_assignment`).
 
     The costs of all decoder layers and all images are computed in one
     batched tensor expression and moved to the host once per call.
@@ -34,6 +35,9 @@ class KeypointHungarianAssigner:
             positive. The official code matches all K joints (invisible ones
             carry weight 0 in the coordinate loss but still take a query and
             its class), which is the default.
+        solver (str): ``'auto'`` (lapx's batch solver), ``'lapx'`` or
+            ``'scipy'`` (the reference: one ``linear_sum_assignment`` per
+            problem). All return an optimal assignment.
     """
 
     def __init__(self,
@@ -41,11 +45,13 @@ class KeypointHungarianAssigner:
                      dict(type='mmdet.ClassificationCost', weight=1.),
                      dict(type='KeypointL1Cost', weight=5.),
                  ],
-                 visible_only: bool = False) -> None:
+                 visible_only: bool = False,
+                 solver: str = 'auto') -> None:
         if isinstance(match_costs, dict):
             match_costs = [match_costs]
         self.match_costs = [TASK_UTILS.build(c) for c in match_costs]
         self.visible_only = visible_only
+        self.solver = solver
 
     @torch.no_grad()
     def cost_matrix(self, cls_scores: Tensor, kpt_preds: Tensor,
@@ -94,24 +100,20 @@ class KeypointHungarianAssigner:
         """
         cost = self.cost_matrix(cls_scores, kpt_preds, gt_keypoints)
         lead = cost.shape[:-2]
-        num_joints = cost.shape[-1]
-        # [*, B, N, K] -> [*, B, K, N]; the one host transfer of the step.
-        cost = cost.transpose(-1, -2).reshape(-1, num_joints,
-                                              cost.shape[-2]).cpu().numpy()
-        batch_size = gt_keypoints.shape[0]
+        num_queries, num_joints = cost.shape[-2:]
         if self.visible_only:
             assert gt_weights is not None, 'visible_only needs gt_weights'
-            keep = (gt_weights > 0).cpu().numpy()
-        # numpy indexing in the loop: a torch op per problem costs about as
-        # much as scipy's solve of a 17 x 100 matrix
-        assigned = np.full((cost.shape[0], num_joints), -1, dtype=np.int64)
-        for i, c in enumerate(cost):
-            if self.visible_only:
-                joints = keep[i % batch_size].nonzero()[0]
-                rows, cols = linear_sum_assignment(c[joints])
-                rows = joints[rows]
-            else:
-                rows, cols = linear_sum_assignment(c)
-            assigned[i, rows] = cols
-        assigned = torch.from_numpy(assigned)
-        return assigned.reshape(*lead, num_joints).to(cls_scores.device)
+            hidden = gt_weights <= 0  # [B, K]
+            # A constant row takes any free query at the same price, so the
+            # visible joints' optimum is that of the problem without the
+            # hidden rows (N >= K leaves enough queries); dropped below.
+            cost = cost.masked_fill(hidden[:, None, :], 0)
+        # [*, B, N, K] -> [P, K, N]; the one host transfer of the step.
+        cost = cost.transpose(-1, -2).reshape(-1, num_joints,
+                                              num_queries).cpu().numpy()
+        assigned = torch.from_numpy(
+            batched_linear_assignment(cost, self.solver))
+        assigned = assigned.reshape(*lead, num_joints).to(cls_scores.device)
+        if self.visible_only:
+            assigned = assigned.masked_fill(hidden, -1)
+        return assigned
