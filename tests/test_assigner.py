@@ -69,3 +69,54 @@ def test_assigner_single_host_transfer(monkeypatch):
         torch.randn(6, 8, 20, 18), torch.rand(6, 8, 20, 2),
         torch.rand(8, 17, 2))
     assert calls == [(48, 17, 20)]
+
+
+def _total(cost, cols):
+    """Summed cost of each problem's assignment (rows -> cols)."""
+    return np.take_along_axis(cost, cols[..., None], 2).sum((1, 2))
+
+
+@pytest.mark.parametrize('ties', [False, True])
+def test_batched_solver_cost_equals_scipy(ties):
+    """lapx's batch solve reaches scipy's optimum, ties included."""
+    from prtr.models.task_modules import batched_linear_assignment
+    rng = np.random.default_rng(0)
+    if ties:  # few distinct values: many optimal assignments
+        cost = rng.integers(0, 3, (200, 17, 30)).astype(np.float32)
+    else:
+        cost = rng.random((200, 17, 100), dtype=np.float32)
+    cols = batched_linear_assignment(cost, 'lapx')
+    ref = batched_linear_assignment(cost, 'scipy')
+    assert cols.shape == (200, 17)
+    assert all(len(set(c)) == 17 for c in cols)  # one query per joint
+    np.testing.assert_allclose(_total(cost, cols), _total(cost, ref))
+    if not ties:  # distinct random costs: the optimum is unique
+        assert (cols == ref).all()
+
+
+def test_batched_solver_rejects_more_rows_than_columns():
+    from prtr.models.task_modules import batched_linear_assignment
+    with pytest.raises(ValueError, match='cannot assign 5 rows to 3'):
+        batched_linear_assignment(np.zeros((1, 5, 3)))
+
+
+def test_class_cost_equals_mmdet_classification_cost():
+    """KeypointClassCost is mmdet's ClassificationCost (labels 0..K-1),
+    batched and joint-major."""
+    from mmdet.models.task_modules import ClassificationCost
+    from mmengine.structures import InstanceData
+
+    from prtr.models.task_modules import KeypointClassCost
+    logits = torch.randn(2, 3, 20, 18)
+    gt = torch.rand(3, 17, 2)
+    ours = KeypointClassCost(weight=2.)(
+        pred_instances=InstanceData(scores=logits),
+        gt_instances=InstanceData(keypoints=gt))
+    assert ours.shape == (2, 3, 17, 20)
+    mmdet_cost = ClassificationCost(weight=2.)
+    for layer in range(2):
+        for img in range(3):
+            ref = mmdet_cost(
+                InstanceData(scores=logits[layer, img]),
+                InstanceData(labels=torch.arange(17)))
+            torch.testing.assert_close(ours[layer, img], ref.T)

@@ -1,14 +1,24 @@
 # Copyright (c) prtr authors. All rights reserved.
-"""Measure PRTR's matching and decoding costs, side by side in one run.
+"""PRTR's matching and set loss against the official code, side by side.
 
-    python tools/analysis_tools/benchmark_prtr_ops.py [--repeats 5]
+    python tools/analysis_tools/benchmark_prtr_ops.py [--repeats N] [--threads T]
 
-1. The training assigner on a batch of 32 images x 6 decoder layers
-   (N=100 queries, K=17 joints): the batched assigner (one cost tensor, one
-   host transfer) against a naive loop (per image and layer, a cost and a
-   host sync each). Goal: batched / naive <= 0.2.
-2. The share of ``predict`` (R-50 384x288 PRTR, flip test, as configured)
-   spent decoding (softmax, Hungarian matching, codec), goal <= 5 %.
+Both sides run in one process, one after the other, on the same inputs;
+medians over the repeats. The official side re-implements what upstream's
+``two_stage/lib/models/matcher.py`` (``HungarianMatcher``) and
+``two_stage/lib/core/loss.py`` (``SetCriterion``) do: per decoder layer a
+batched cost (softmax, ``-prob[..., :K] + 5 * cdist(p=1)``), ``.cpu()``,
+scipy's ``linear_sum_assignment`` per image, then per layer a
+cross-entropy and an L1 loss gathered through index permutations.
+
+1. The assigner for 32 images x 6 decoder layers (N=100, K=17).
+   Goal: ours / official <= 0.5.
+2. The PRTR head's training step (R-50 head: 2048-channel 12x9 features,
+   forward, assignment, loss, backward), batch 32: time and aten operators
+   (torch.profiler), for the whole step and for the loss path alone
+   (assignment + losses + their backward, from fixed head outputs).
+3. On a GPU: host synchronisations in the loss path
+   (``torch.cuda.set_sync_debug_mode``).
 """
 import argparse
 import os.path as osp
@@ -16,8 +26,10 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 
 import torch
+import torch.nn.functional as F
 
 try:
     import prtr  # noqa: F401
@@ -26,127 +38,193 @@ except ImportError:
     import prtr  # noqa: F401
 
 from mmengine.config import Config
-from mmpose.registry import MODELS, TASK_UTILS
+from mmpose.registry import MODELS
 from mmpose.utils import register_all_modules
 from scipy.optimize import linear_sum_assignment
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
+CONFIG = osp.join(ROOT, 'configs', 'prtr_res50_4xb32-200e_coco-384x288.py')
 
 
-def median_time(fn, repeats):
+def official_matcher(logits, coords, targets, num_joints):
+    """Upstream ``HungarianMatcher.forward`` for one decoder layer."""
+    with torch.no_grad():
+        prob = logits.softmax(-1)
+        cost = 5 * torch.cdist(coords, targets, p=1) - prob[..., :num_joints]
+        cost = cost.transpose(1, 2).cpu()  # [B, K, N]
+        indices = [linear_sum_assignment(c) for c in cost]
+        return [(torch.as_tensor(i, dtype=torch.int64),
+                 torch.as_tensor(j, dtype=torch.int64)) for i, j in indices]
+
+
+def official_set_loss(all_logits, all_coords, targets, weights, eos_coef=0.1):
+    """Upstream ``SetCriterion.forward`` (labels + kpts, every layer)."""
+    num_joints = targets.size(1)
+    empty_weight = torch.ones(num_joints + 1, device=all_logits.device)
+    empty_weight[-1] = eos_coef
+    losses = {}
+    for layer, (logits, coords) in enumerate(zip(all_logits, all_coords)):
+        indices = official_matcher(logits, coords, targets, num_joints)
+        batch = torch.cat(
+            [torch.full_like(j, i) for i, (_, j) in enumerate(indices)])
+        src = torch.cat([i for i, _ in indices])
+        tgt = torch.cat([j for _, j in indices])
+        classes = torch.full(
+            logits.shape[:2],
+            num_joints,
+            dtype=torch.int64,
+            device=logits.device)
+        classes[batch, tgt] = src.to(logits.device)
+        loss_ce = F.cross_entropy(
+            logits.transpose(1, 2), classes, empty_weight)
+        l1 = F.l1_loss(
+            targets[batch, src], coords[batch, tgt],
+            reduction='none') * weights[batch, src]
+        suffix = '' if layer == len(all_logits) - 1 else f'_{layer}'
+        losses['loss_ce' + suffix] = loss_ce
+        losses['loss_kpts' + suffix] = 5 * l1.mean() * num_joints
+    return losses
+
+
+def median_time(fn, repeats, device):
     fn()  # warm-up
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        if device != 'cpu':
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
 
-def naive_assign(costs, cls_scores, kpt_preds, gt):
-    """Per layer, per image: build the cost, sync to host, solve."""
-    from mmengine.structures import BaseDataElement
-    out = []
-    labels = torch.arange(gt.shape[1])
-    for layer in range(cls_scores.shape[0]):
-        for img in range(cls_scores.shape[1]):
-            pred = BaseDataElement(
-                scores=cls_scores[layer, img], keypoints=kpt_preds[layer, img])
-            tgt = BaseDataElement(labels=labels, keypoints=gt[img])
-            c = sum(cost(pred, tgt) for cost in costs)
-            out.append(linear_sum_assignment(c.T.cpu().numpy()))
-    return out
+def count_aten_ops(fn):
+    """aten operators dispatched by one call (forward and backward)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return sum(1 for e in prof.events() if e.name.startswith('aten::'))
 
 
-def bench_assigner(repeats, device):
+def make_inputs(device, batch_size=32, num_layers=6, num_queries=100,
+                num_joints=17):
     g = torch.Generator().manual_seed(0)
-    cls_scores = torch.randn(6, 32, 100, 18, generator=g).to(device)
-    kpt_preds = torch.rand(6, 32, 100, 2, generator=g).to(device)
-    gt = torch.rand(32, 17, 2, generator=g).to(device)
-    assigner = TASK_UTILS.build(dict(type='KeypointHungarianAssigner'))
-    batched = median_time(lambda: assigner.assign(cls_scores, kpt_preds, gt),
-                          repeats)
-    naive = median_time(
-        lambda: naive_assign(assigner.match_costs, cls_scores, kpt_preds, gt),
-        repeats)
-    return batched, naive
+    logits = torch.randn(
+        num_layers, batch_size, num_queries, num_joints + 1, generator=g)
+    coords = torch.rand(num_layers, batch_size, num_queries, 2, generator=g)
+    targets = torch.rand(batch_size, num_joints, 2, generator=g)
+    weights = (torch.rand(batch_size, num_joints, 1, generator=g) >
+               0.2).float()
+    return [t.to(device) for t in (logits, coords, targets, weights)]
 
 
-def bench_predict(repeats, device, batch_size):
-    import prtr.models.heads.prtr_head as head_mod
-    cfg = Config.fromfile(
-        osp.join(ROOT, 'configs', 'prtr_res50_4xb32-200e_coco-384x288.py'))
-    cfg.model.backbone.init_cfg = None
-    model = MODELS.build(cfg.model).to(device).eval()
-    w, h = cfg.codec.input_size
-    import numpy as np
-    from mmengine.structures import InstanceData
-    from mmpose.structures import PoseDataSample
-    samples = []
-    for _ in range(batch_size):
-        s = PoseDataSample(
-            metainfo=dict(
-                flip_indices=list(range(17)),
-                input_size=(w, h),
-                input_center=np.array([100., 100.]),
-                input_scale=np.array([150., 200.])))
-        s.gt_instances = InstanceData(
-            bboxes=np.array([[25., 0., 175., 200.]]), bbox_scores=np.ones(1))
-        samples.append(s)
-    inputs = torch.randn(batch_size, 3, h, w, device=device)
+def bench_assigner(head, repeats, device):
+    logits, coords, targets, _ = make_inputs(device)
+    ours = median_time(
+        lambda: head.assigner.assign(logits, coords, targets), repeats,
+        device)
+    official = median_time(
+        lambda: [
+            official_matcher(lg, c, targets, targets.size(1))
+            for lg, c in zip(logits, coords)
+        ], repeats, device)
+    return ours, official
 
-    decode_time = [0.0]
-    orig_hungarian, orig_decode = head_mod.hungarian_decode, \
-        model.head.decode
 
-    def timed(fn):
+def bench_loss_path(head, repeats, device):
+    """Assignment + losses + their backward, from fixed head outputs."""
+    logits, coords, targets, weights = make_inputs(device)
+    logits.requires_grad_(True)
+    coords.requires_grad_(True)
 
-        def wrapper(*args, **kwargs):
-            t0 = time.perf_counter()
-            out = fn(*args, **kwargs)
-            decode_time[0] += time.perf_counter() - t0
-            return out
+    def ours():
+        losses = head.loss_by_feat(logits, coords, targets, weights[..., 0])
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
 
-        return wrapper
+    def official():
+        sum(official_set_loss(logits, coords, targets,
+                              weights).values()).backward()
 
-    head_mod.hungarian_decode = timed(orig_hungarian)
-    model.head.decode = timed(orig_decode)
-    totals, decodes = [], []
-    with torch.no_grad():
-        for i in range(repeats + 1):
-            decode_time[0] = 0.0
-            t0 = time.perf_counter()
-            model.predict(inputs, samples)
-            if device != 'cpu':
-                torch.cuda.synchronize()
-            if i:  # skip warm-up
-                totals.append(time.perf_counter() - t0)
-                decodes.append(decode_time[0])
-    head_mod.hungarian_decode = orig_hungarian
-    return statistics.median(totals), statistics.median(decodes)
+    return {
+        name: (median_time(fn, repeats, device), count_aten_ops(fn))
+        for name, fn in (('ours', ours), ('official', official))
+    }
+
+
+def bench_head_step(head, repeats, device):
+    """The head's whole training step on fixed R-50 features, batch 32."""
+    feats = (torch.randn(32, 2048, 12, 9, device=device), )
+    _, _, targets, weights = make_inputs(device)
+
+    def ours():
+        cls, kpts = head(feats)
+        losses = head.loss_by_feat(cls, kpts, targets, weights[..., 0])
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+
+    def official():
+        cls, kpts = head(feats)
+        sum(official_set_loss(cls, kpts, targets, weights).values()).backward()
+
+    return {
+        name: (median_time(fn, repeats, device), count_aten_ops(fn))
+        for name, fn in (('ours', ours), ('official', official))
+    }
+
+
+def count_syncs(head, device):
+    """Host synchronisations of the loss path (CUDA only)."""
+    logits, coords, targets, weights = make_inputs(device)
+    logits.requires_grad_(True)
+    torch.cuda.set_sync_debug_mode('warn')
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            losses = head.loss_by_feat(logits, coords, targets, weights[...,
+                                                                        0])
+            sum(v for k, v in losses.items() if 'loss' in k).backward()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    return sum('synchroniz' in str(w.message) for w in caught)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--predict-batch', type=int, default=8)
+    parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--threads', type=int, default=1)
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument(
+        '--skip-step',
+        action='store_true',
+        help='skip the whole-step measurement (seconds per step on a CPU)')
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     register_all_modules()
-    torch.set_grad_enabled(False)
-    print(f'machine: {platform.node()} {platform.processor()} '
-          f'{torch.get_num_threads()} threads, torch {torch.__version__}, '
+    head_cfg = Config.fromfile(CONFIG).model.head
+    head = MODELS.build(head_cfg).to(args.device).train()
+    print(f'machine: {platform.node()} {platform.processor()}, '
+          f'{args.threads} thread(s), torch {torch.__version__}, '
           f'device {args.device}')
-    batched, naive = bench_assigner(args.repeats, args.device)
-    print(f'assigner, 32 images x 6 layers, N=100, K=17: batched '
-          f'{batched * 1e3:.1f} ms, naive per-image/layer loop '
-          f'{naive * 1e3:.1f} ms, ratio {batched / naive:.3f} (goal <= 0.2)')
-    total, decode = bench_predict(args.repeats, args.device,
-                                  args.predict_batch)
-    print(f'predict, R-50 384x288, flip test, batch {args.predict_batch}: '
-          f'total {total * 1e3:.1f} ms, decoding {decode * 1e3:.2f} ms, '
-          f'share {100 * decode / total:.2f} % (goal <= 5 %)')
+
+    ours, official = bench_assigner(head, args.repeats, args.device)
+    print(f'1. assigner, 32 images x 6 layers (N=100, K=17): ours '
+          f'{ours * 1e3:.2f} ms, official {official * 1e3:.2f} ms, ratio '
+          f'{ours / official:.3f} (goal <= 0.5)')
+
+    rows = [('loss path (assign + loss + backward)',
+             bench_loss_path(head, args.repeats, args.device))]
+    if not args.skip_step:
+        rows.append(('head training step, batch 32',
+                     bench_head_step(head, max(3, args.repeats // 3),
+                                     args.device)))
+    for i, (name, res) in enumerate(rows, 2):
+        (t_o, n_o), (t_u, n_u) = res['ours'], res['official']
+        print(f'{i}. {name}: ours {t_o * 1e3:.1f} ms / {n_o} aten ops, '
+              f'official {t_u * 1e3:.1f} ms / {n_u} ops; ratios time '
+              f'{t_o / t_u:.3f}, ops {n_o / n_u:.3f}')
+    if args.device != 'cpu':
+        print(f'{len(rows) + 2}. host synchronisations in the loss path: '
+              f'{count_syncs(head, args.device)}')
 
 
 if __name__ == '__main__':

@@ -1,4 +1,8 @@
 from .keypoint_hungarian_assigner import KeypointHungarianAssigner
-from .match_costs import KeypointL1Cost
+from .linear_assignment import batched_linear_assignment
+from .match_costs import KeypointClassCost, KeypointL1Cost
 
-__all__ = ['KeypointHungarianAssigner', 'KeypointL1Cost']
+__all__ = [
+    'KeypointHungarianAssigner', 'KeypointClassCost', 'KeypointL1Cost',
+    'batched_linear_assignment'
+]

@@ -27,10 +27,10 @@ class KeypointHungarianAssigner:
 
     Args:
         match_costs (list[dict]): match cost configs. Each is called with
-            ``pred_instances`` holding ``scores`` (logits, ``[*, N, K+1]``)
-            and ``keypoints`` (``[*, N, 2]``) and ``gt_instances`` holding
-            ``labels`` (``[K]``) and ``keypoints`` (``[B, K, 2]``); each
-            returns a ``[*, N, K]`` cost.
+            ``pred_instances`` holding ``scores`` (logits, ``[*, B, N, K+1]``)
+            and ``keypoints`` (``[*, B, N, 2]``) and ``gt_instances``
+            holding ``keypoints`` (``[B, K, 2]``); each returns a
+            ``[*, B, K, N]`` cost (:mod:`.match_costs`).
         visible_only (bool): match only joints whose target weight is
             positive. The official code matches all K joints (invisible ones
             carry weight 0 in the coordinate loss but still take a query and
@@ -42,7 +42,7 @@ class KeypointHungarianAssigner:
 
     def __init__(self,
                  match_costs: Union[List[dict], dict] = [
-                     dict(type='mmdet.ClassificationCost', weight=1.),
+                     dict(type='KeypointClassCost', weight=1.),
                      dict(type='KeypointL1Cost', weight=5.),
                  ],
                  visible_only: bool = False,
@@ -56,28 +56,20 @@ class KeypointHungarianAssigner:
     @torch.no_grad()
     def cost_matrix(self, cls_scores: Tensor, kpt_preds: Tensor,
                     gt_keypoints: Tensor) -> Tensor:
-        """Sum of the match costs, ``[*, B, N, K]``, as one tensor op each.
+        """Sum of the match costs, ``[*, B, K, N]``, as one tensor op each.
 
         Args:
             cls_scores (Tensor): logits ``[*, B, N, K+1]``.
             kpt_preds (Tensor): normalised coordinates ``[*, B, N, 2]``.
             gt_keypoints (Tensor): normalised targets ``[B, K, 2]``.
         """
-        *lead, num_queries, num_cls = cls_scores.shape
-        num_joints = gt_keypoints.shape[-2]
-        # mmdet's ClassificationCost indexes a 2-D [queries, classes] score:
-        # flatten the leading dims, then restore them. BaseDataElement, not
-        # InstanceData: the fields are batched and differ in length.
-        pred = BaseDataElement(
-            scores=cls_scores.reshape(-1, num_cls), keypoints=kpt_preds)
-        gt = BaseDataElement(
-            labels=torch.arange(num_joints, device=cls_scores.device),
-            keypoints=gt_keypoints)
-        cost = 0
-        for match_cost in self.match_costs:
-            c = match_cost(pred_instances=pred, gt_instances=gt)
-            cost = cost + c.reshape(*lead, num_queries, num_joints)
-        return cost
+        # BaseDataElement, not InstanceData: the fields are batched and
+        # differ in length.
+        pred = BaseDataElement(scores=cls_scores, keypoints=kpt_preds)
+        gt = BaseDataElement(keypoints=gt_keypoints)
+        costs = [c(pred_instances=pred, gt_instances=gt)
+                 for c in self.match_costs]
+        return sum(costs[1:], costs[0])
 
     @torch.no_grad()
     def assign(self,
@@ -100,17 +92,16 @@ class KeypointHungarianAssigner:
         """
         cost = self.cost_matrix(cls_scores, kpt_preds, gt_keypoints)
         lead = cost.shape[:-2]
-        num_queries, num_joints = cost.shape[-2:]
+        num_joints, num_queries = cost.shape[-2:]
         if self.visible_only:
             assert gt_weights is not None, 'visible_only needs gt_weights'
             hidden = gt_weights <= 0  # [B, K]
             # A constant row takes any free query at the same price, so the
             # visible joints' optimum is that of the problem without the
             # hidden rows (N >= K leaves enough queries); dropped below.
-            cost = cost.masked_fill(hidden[:, None, :], 0)
-        # [*, B, N, K] -> [P, K, N]; the one host transfer of the step.
-        cost = cost.transpose(-1, -2).reshape(-1, num_joints,
-                                              num_queries).cpu().numpy()
+            cost = cost.masked_fill(hidden[..., None], 0)
+        # [*, B, K, N] -> [P, K, N]; the one host transfer of the step.
+        cost = cost.reshape(-1, num_joints, num_queries).cpu().numpy()
         assigned = torch.from_numpy(
             batched_linear_assignment(cost, self.solver))
         assigned = assigned.reshape(*lead, num_joints).to(cls_scores.device)
