@@ -1,7 +1,7 @@
 # Copyright (c) prtr authors. All rights reserved.
 """PRTR's matching and set loss against the official code, side by side.
 
-    python tools/analysis_tools/benchmark_prtr_ops.py [--repeats N] [--threads T]
+    python tools/analysis_tools/benchmark_prtr_ops.py [--repeats N]
 
 Both sides run in one process, one after the other, on the same inputs;
 medians over the repeats. The official side re-implements what upstream's
