@@ -1,14 +1,18 @@
-"""Every config in configs/ builds, trains one step and predicts on CPU."""
+"""Every two-stage config in configs/: one model per distinct architecture
+builds, trains one step and predicts on CPU; resolution variants of an
+architecture agree on their input size everywhere it is set; parameter
+counts match the official models."""
+import functools
 import glob
+import json
 import os.path as osp
 
 import pytest
 import torch
 from conftest import ROOT
 from mmengine.config import Config
-from mmengine.structures import InstanceData
 from mmpose.registry import MODELS
-from mmpose.structures import PoseDataSample
+from mmpose.testing import get_packed_inputs
 
 # two-stage configs; the cascade's (prtr-cascade_*) are in test_cascade*.py
 CONFIGS = sorted(
@@ -16,25 +20,9 @@ CONFIGS = sorted(
     if not osp.basename(p).startswith('prtr-cascade'))
 
 
-def _batch(num_keypoints, bs=2, h=96, w=64):
-    g = torch.Generator().manual_seed(0)
-    inputs = torch.rand(bs, 3, h, w, generator=g) * 255
-    samples = []
-    for _ in range(bs):
-        s = PoseDataSample(
-            metainfo=dict(
-                flip_indices=list(range(num_keypoints)),
-                input_size=(w, h),
-                input_center=torch.tensor([100., 100.]).numpy(),
-                input_scale=torch.tensor([96., 128.]).numpy()))
-        s.gt_instances = InstanceData(
-            bboxes=torch.tensor([[52., 36., 148., 164.]]).numpy(),
-            bbox_scores=torch.ones(1).numpy())
-        s.gt_instance_labels = InstanceData(
-            keypoint_labels=torch.rand(1, num_keypoints, 2, generator=g),
-            keypoint_weights=torch.ones(1, num_keypoints))
-        samples.append(s)
-    return inputs, samples
+@functools.lru_cache(maxsize=None)
+def load(config):
+    return Config.fromfile(osp.join(ROOT, config))
 
 
 def _no_pretrained(cfg):
@@ -43,34 +31,84 @@ def _no_pretrained(cfg):
         cfg.pop('init_cfg', None)
         for v in cfg.values():
             _no_pretrained(v)
+    return cfg
+
+
+def architecture(config):
+    """The model config without its input size: configs that differ only
+    in resolution share one architecture."""
+    model = _no_pretrained(load(config).model.to_dict())
+    model['head'].pop('decoder', None)
+    return json.dumps(model, sort_keys=True, default=str)
+
+
+# the first config (by name) of each distinct architecture
+ARCHITECTURES = sorted({architecture(c): c
+                        for c in reversed(CONFIGS)}.values())
+
+
+@functools.lru_cache(maxsize=None)
+def build(config):
+    model = MODELS.build(_no_pretrained(load(config).model.to_dict()))
+    model.init_weights()
+    return model
 
 
 def test_configs_found():
     assert len(CONFIGS) >= 18
     assert 'configs/prtr_hrnet_w32.py' in CONFIGS
+    # R-50/101/152, HRNet, deformable, small; COCO (17) and MPII (16) joints
+    assert 9 <= len(ARCHITECTURES) < len(CONFIGS)
 
 
 @pytest.mark.parametrize('config', CONFIGS)
-def test_config_trains_one_step_and_predicts(config):
-    cfg = Config.fromfile(osp.join(ROOT, config))
+def test_input_size_agrees_everywhere(config):
+    """Codec, head decoding and the TopdownAffine of every pipeline use one
+    input size, and the architecture is one that is built below."""
+    cfg = load(config)
+    size = tuple(cfg.codec.input_size)
+    assert tuple(cfg.model.head.decoder.input_size) == size
+    for split in ('train', 'val', 'test'):
+        pipeline = cfg[f'{split}_dataloader'].dataset.pipeline
+        affine = [t for t in pipeline if t['type'] == 'TopdownAffine']
+        assert len(affine) == 1, split
+        assert tuple(affine[0]['input_size']) == size, split
+    encoders = [
+        t['encoder'] for t in cfg.train_dataloader.dataset.pipeline
+        if t['type'] == 'GenerateTarget'
+    ]
+    assert [tuple(e['input_size']) for e in encoders] == [size]
     assert cfg.default_scope == 'mmpose'
     assert 'prtr' in cfg.custom_imports['imports']
-    model_cfg = cfg.model.to_dict()
-    _no_pretrained(model_cfg)
-    model = MODELS.build(model_cfg)
-    model.init_weights()
+    assert architecture(config) in {architecture(a) for a in ARCHITECTURES}
+
+
+@pytest.mark.parametrize('config', ARCHITECTURES)
+def test_architecture_trains_one_step_and_predicts(config):
+    cfg = load(config)
+    model = build(config)
     num_keypoints = cfg.model.head.num_keypoints
-    inputs, samples = _batch(num_keypoints)
+    batch = get_packed_inputs(
+        batch_size=2,
+        num_keypoints=num_keypoints,
+        img_shape=(96, 64),
+        input_size=(64, 96),
+        with_heatmap=False,
+        with_reg_label=False,
+        with_simcc_label=False)
+    for sample in batch['data_samples']:
+        labels = sample.gt_instance_labels
+        labels.keypoint_labels = torch.rand(1, num_keypoints, 2)
+        labels.keypoint_weights = torch.ones(1, num_keypoints)
 
     model.train()
-    data = model.data_preprocessor(
-        dict(inputs=list(inputs), data_samples=samples), training=True)
+    data = model.data_preprocessor(batch, training=True)
     losses = model(**data, mode='loss')
     loss = sum(v for k, v in losses.items() if 'loss' in k)
     assert torch.isfinite(loss)
+    model.zero_grad()
     loss.backward()
-    head_grads = [p.grad for p in model.head.parameters()]
-    assert all(g is not None for g in head_grads)
+    assert all(p.grad is not None for p in model.head.parameters())
 
     model.eval()
     with torch.no_grad():
@@ -78,6 +116,7 @@ def test_config_trains_one_step_and_predicts(config):
     assert len(results) == 2
     kpts = results[0].pred_instances.keypoints
     assert kpts.shape == (1, num_keypoints, 2)
+    model.zero_grad(set_to_none=True)  # the model stays cached
 
 
 # official README: parameters of each model (their counter rounds the
@@ -93,9 +132,6 @@ OFFICIAL_PARAMS = {
 
 @pytest.mark.parametrize('config,millions', OFFICIAL_PARAMS.items())
 def test_parameter_count_matches_official(config, millions):
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
-    model_cfg = cfg.model.to_dict()
-    _no_pretrained(model_cfg)
-    model = MODELS.build(model_cfg)
+    model = build(osp.join('configs', config))
     count = sum(p.numel() for p in model.parameters()) / 1e6
     assert abs(count - millions) < 0.2, count
