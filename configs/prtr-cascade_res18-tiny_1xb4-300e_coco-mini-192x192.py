@@ -23,7 +23,11 @@ param_scheduler = [
 auto_scale_lr = dict(base_batch_size=4)
 default_hooks = dict(
     logger=dict(interval=5),
-    checkpoint=dict(interval=50, max_keep_ckpts=1, save_best=None))
+    checkpoint=dict(
+        type='AtomicCheckpointHook',
+        interval=50,
+        max_keep_ckpts=1,
+        save_best=None))
 
 input_size = (192, 192)
 attn = dict(embed_dims=128, num_heads=4, dropout=0.0, batch_first=True)

@@ -26,7 +26,9 @@ param_scheduler = [
         by_epoch=True)
 ]
 auto_scale_lr = dict(base_batch_size=32)
-default_hooks = dict(checkpoint=dict(save_best='coco/AP', rule='greater'))
+default_hooks = dict(
+    checkpoint=dict(
+        type='AtomicCheckpointHook', save_best='coco/AP', rule='greater'))
 
 input_size = (640, 640)  # choice: a fixed canvas (w, h), see the pipeline
 model = dict(

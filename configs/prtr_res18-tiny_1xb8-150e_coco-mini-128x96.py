@@ -89,4 +89,6 @@ val_evaluator = dict(
     ann_file=f'{data_root}annotations/person_keypoints_train2017.json')
 test_evaluator = val_evaluator
 default_hooks = dict(
-    logger=dict(interval=5), checkpoint=dict(interval=20, max_keep_ckpts=1))
+    logger=dict(interval=5),
+    checkpoint=dict(
+        type='AtomicCheckpointHook', interval=20, max_keep_ckpts=1))

@@ -14,6 +14,7 @@ except ImportError:  # a plain checkout: the package lives in projects/
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from prtr.engine import find_resumable_checkpoint
 from prtr.utils import (check_checkpoint, check_config_file, check_data_files,
                         check_pretrained, run_cli, setup_cpu_distributed)
 
@@ -70,8 +71,9 @@ def merge_args(cfg: Config, args) -> Config:
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+    if args.resume == 'auto':  # skips a missing or corrupt last checkpoint
+        cfg.resume, cfg.load_from = True, find_resumable_checkpoint(
+            cfg.work_dir)
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.auto_scale_lr:

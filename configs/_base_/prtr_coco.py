@@ -119,7 +119,9 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # hooks
-default_hooks = dict(checkpoint=dict(save_best='coco/AP', rule='greater'))
+default_hooks = dict(
+    checkpoint=dict(
+        type='AtomicCheckpointHook', save_best='coco/AP', rule='greater'))
 
 # evaluators (defaults = PRTR's: keypoint score thr 0.2, OKS-NMS 0.9)
 val_evaluator = dict(

@@ -62,6 +62,8 @@ val_dataloader = dict(
         pipeline=val_pipeline))
 test_dataloader = val_dataloader
 
-default_hooks = dict(checkpoint=dict(save_best='PCKh', rule='greater'))
+default_hooks = dict(
+    checkpoint=dict(
+        type='AtomicCheckpointHook', save_best='PCKh', rule='greater'))
 val_evaluator = dict(_delete_=True, type='MpiiPCKAccuracy')
 test_evaluator = val_evaluator
