@@ -11,10 +11,12 @@ other augmentations than an uninterrupted one. This hook keeps all of
 mmengine's behaviour (intervals, ``max_keep_ckpts``, ``save_best``,
 ``published_keys``, ...) and changes only that.
 """
+import copy
 import os
 import os.path as osp
 import random
-from typing import Dict, List, Optional
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -148,37 +150,63 @@ class AtomicCheckpointHook(CheckpointHook):
             if osp.exists(tmp_path):
                 os.remove(tmp_path)
 
+    @contextmanager
+    def _rollback_on_error(self, runner) -> Iterator[None]:
+        """Undo the bookkeeping of a save that did not complete.
+
+        mmengine records a checkpoint (``keep_ckpt_ids``, ``last_ckpt``,
+        ``best_score``, ``best_ckpt``, in the hook and the message hub)
+        before writing it; if the write fails, they would name a file that
+        does not exist and the previous one would never be removed.
+        """
+        info = runner.message_hub.runtime_info
+        saved_info = copy.deepcopy(info)
+        saved = {
+            k: copy.deepcopy(getattr(self, k))
+            for k in ('keep_ckpt_ids', 'last_ckpt', 'best_ckpt_path',
+                      'best_ckpt_path_dict') if hasattr(self, k)
+        }
+        try:
+            yield
+        except BaseException:
+            info.clear()
+            info.update(saved_info)
+            for key, value in saved.items():
+                setattr(self, key, value)
+            raise
+
     def _save_checkpoint_with_step(self, runner, step: int,
                                    meta: dict) -> None:
         """Save ``filename_tmpl.format(step)``; the order differs from
         mmengine's: write, then ``last_checkpoint``, then remove."""
         if not self._atomic:
             return super()._save_checkpoint_with_step(runner, step, meta)
-        dropped = None
-        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
-                                            self.keep_ckpt_ids[-1] == step):
-            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
-                dropped = self.keep_ckpt_ids.popleft()
-            self.keep_ckpt_ids.append(step)
-            runner.message_hub.update_info('keep_ckpt_ids',
-                                           list(self.keep_ckpt_ids))
-        # saved in the new checkpoint: a resume after a kill between the
-        # rename and the removal below finishes the removal
-        runner.message_hub.update_info(PENDING_KEY,
-                                       [] if dropped is None else [dropped])
-        filename = self.filename_tmpl.format(step)
-        self.last_ckpt = osp.join(self.out_dir, filename)
-        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        self._write(
-            runner,
-            filename,
-            file_client_args=self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
+        with self._rollback_on_error(runner):
+            dropped = None
+            if self.max_keep_ckpts > 0 and not (
+                    self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+                if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                    dropped = self.keep_ckpt_ids.popleft()
+                self.keep_ckpt_ids.append(step)
+                runner.message_hub.update_info('keep_ckpt_ids',
+                                               list(self.keep_ckpt_ids))
+            # saved in the new checkpoint: a resume after a kill between the
+            # rename and the removal below finishes the removal
+            runner.message_hub.update_info(
+                PENDING_KEY, [] if dropped is None else [dropped])
+            filename = self.filename_tmpl.format(step)
+            self.last_ckpt = osp.join(self.out_dir, filename)
+            runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+            self._write(
+                runner,
+                filename,
+                file_client_args=self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler,
+                meta=meta,
+                by_epoch=self.by_epoch,
+                backend_args=self.backend_args,
+                **self.args)
         if not is_main_process():
             return
         atomic_write_text(
@@ -203,7 +231,8 @@ class AtomicCheckpointHook(CheckpointHook):
 
         runner.save_checkpoint = save
         try:
-            super()._save_best_checkpoint(runner, metrics)
+            with self._rollback_on_error(runner):
+                super()._save_best_checkpoint(runner, metrics)
         finally:
             del runner.save_checkpoint  # the class's method again
             self.file_backend = backend
