@@ -34,3 +34,15 @@ def test_prtr_label_decodes_coordinates_and_scores():
     kpts, scores = codec.decode(enc)
     np.testing.assert_allclose(kpts, [[[50., 50.], [100., 0.]]])
     np.testing.assert_allclose(scores, [[0.9, 0.1]])
+
+
+def test_prtr_label_batch_decode_equals_per_image_decode():
+    import torch
+    codec = PRTRLabel(input_size=(100, 200))
+    enc = torch.rand(4, 1, 17, 3)
+    kpts, scores = codec.batch_decode(enc)
+    assert kpts.shape == (4, 1, 17, 2) and scores.shape == (4, 1, 17)
+    for i in range(4):
+        ref_kpts, ref_scores = codec.decode(enc[i].numpy())
+        np.testing.assert_allclose(kpts[i], ref_kpts, rtol=1e-6)
+        np.testing.assert_allclose(scores[i], ref_scores)

@@ -5,6 +5,7 @@ from typing import Optional, Tuple
 import numpy as np
 from mmpose.codecs import RegressionLabel
 from mmpose.registry import KEYPOINT_CODECS
+from torch import Tensor
 
 
 @KEYPOINT_CODECS.register_module()
@@ -21,12 +22,16 @@ class PRTRLabel(RegressionLabel):
     :class:`RegressionLabel` (weight 0 outside ``[0, w-1] x [0, h-1]``).
 
     Decoding takes ``[N, K, 3]`` arrays of normalised ``(x, y, score)`` (the
-    head's matched queries) or ``[N, K, 2]`` coordinates.
+    head's matched queries) or ``[N, K, 2]`` coordinates; ``batch_decode``
+    takes a whole batch ``[B, N, K, 3]`` at once (one host copy, no loop
+    over images).
 
     Args:
         input_size (tuple): crop size ``(w, h)``.
         zero_out_of_crop (bool): zero the weight of joints outside the crop.
     """
+
+    support_batch_decoding = True
 
     def __init__(self,
                  input_size: Tuple[int, int],
@@ -53,3 +58,10 @@ class PRTRLabel(RegressionLabel):
             keypoints, _ = super().decode(encoded[..., :2])
             return keypoints, encoded[..., 2].astype(np.float32)
         return super().decode(encoded)
+
+    def batch_decode(self, encoded: Tensor) -> Tuple[np.ndarray, np.ndarray]:
+        """Decode a batch: ``[B, N, K, 3]`` normalised ``(x, y, score)`` ->
+        keypoints ``[B, N, K, 2]`` (input pixels) and scores ``[B, N, K]``."""
+        encoded = encoded.detach().cpu().numpy()
+        keypoints = encoded[..., :2] * np.array(self.input_size)
+        return keypoints, encoded[..., 2].astype(np.float32)
