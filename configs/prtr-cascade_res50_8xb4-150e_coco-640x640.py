@@ -29,6 +29,8 @@ auto_scale_lr = dict(base_batch_size=32)
 default_hooks = dict(
     checkpoint=dict(
         type='AtomicCheckpointHook', save_best='coco/AP', rule='greater'))
+# stop a step on NaN/inf images, targets or losses before any state changes
+custom_hooks = [dict(type='SyncBuffersHook'), dict(type='NonFiniteCheckHook')]
 
 input_size = (640, 640)  # choice: a fixed canvas (w, h), see the pipeline
 model = dict(

@@ -17,9 +17,18 @@ import os.path as osp
 import re
 import sys
 from collections import OrderedDict
-from typing import Dict
+from typing import Dict, List, Optional
+
+try:
+    import prtr  # noqa: F401
+except ImportError:  # a plain checkout: the package lives in projects/
+    sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
+    import prtr  # noqa: F401
 
 import torch
+from prtr_cli import check_checkpoint, run_cli
+
+from prtr.utils import UserInputError
 
 # official name pattern -> ours, tried in order on every key
 _RULES = [
@@ -118,24 +127,35 @@ def convert(state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict':
     return out
 
 
-def main():
+def main(argv: Optional[List[str]] = None) -> None:
+    """Convert ``src`` to ``dst`` (``argv``: the command line's arguments,
+    default ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('src', help='official checkpoint')
     parser.add_argument('dst', help='output checkpoint')
-    args = parser.parse_args()
-    if not osp.isfile(args.src):
-        sys.exit(f'convert_prtr_checkpoint.py: error: not found: {args.src}')
-    try:
-        # official weights are plain tensors: weights_only is enough
-        src = torch.load(args.src, map_location='cpu', weights_only=True)
-    except Exception as e:  # noqa: BLE001
-        sys.exit(f'convert_prtr_checkpoint.py: error: cannot read '
-                 f'{args.src}: {type(e).__name__}: '
-                 f'{str(e).strip().splitlines()[0]}')
+    args = parser.parse_args(argv)
+    # official weights are plain tensors: weights_only is enough
+    check_checkpoint(args.src, 'official checkpoint')
+    if osp.exists(args.dst) and osp.samefile(args.src, args.dst):
+        raise UserInputError(f'output {args.dst} is the input checkpoint: '
+                             'name another file')
+    if not osp.isdir(osp.dirname(osp.abspath(args.dst))):
+        raise UserInputError(f'output folder not found: '
+                             f'{osp.dirname(args.dst)}')
+    src = torch.load(args.src, map_location='cpu', weights_only=True)
+    inner = src.get('state_dict', src.get('model', src))
+    if isinstance(inner, dict) and any(
+            str(k).startswith(('head.', 'module.head.')) for k in inner):
+        raise UserInputError(f'{args.src} is already a checkpoint of this '
+                             'package (keys head.*): use it as it is')
     try:
         state_dict = convert(src)
     except KeyError as e:
-        sys.exit(f'convert_prtr_checkpoint.py: error: {args.src}: {e}')
+        raise UserInputError(f'{args.src}: {e.args[0]}') from None
+    except (AttributeError, TypeError):
+        raise UserInputError(
+            f'{args.src} holds no state dict (a dict of tensors, or one '
+            'under "state_dict"/"model")') from None
     torch.save(
         dict(
             state_dict=state_dict,
@@ -144,4 +164,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

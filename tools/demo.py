@@ -19,6 +19,7 @@ import os
 import os.path as osp
 import sys
 import warnings
+from typing import List
 
 try:
     import prtr  # noqa: F401
@@ -26,8 +27,9 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
     import prtr  # noqa: F401
 
-from prtr.utils import (UserInputError, check_checkpoint, check_config_file,
-                        run_cli)
+from prtr_cli import check_checkpoint, check_config_file, run_cli
+
+from prtr.utils import UserInputError
 
 
 def parse_args(argv=None):
@@ -71,15 +73,33 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def readable_images(folder: str) -> List[str]:
+    """The images of ``folder`` (sorted) that OpenCV can read; a warning
+    on stderr names each one skipped."""
+    import cv2
+    names = sorted(
+        f for f in os.listdir(folder)
+        if (mimetypes.guess_type(f)[0] or '').startswith('image/'))
+    if not names:
+        raise UserInputError(f'input folder has no images: {folder}')
+    good = []
+    for name in names:
+        path = osp.join(folder, name)
+        if cv2.imread(path) is None:
+            print(
+                f'{osp.basename(sys.argv[0])}: warning: cannot read image '
+                f'{path}, skipped',
+                file=sys.stderr)
+        else:
+            good.append(path)
+    if not good:
+        raise UserInputError(f'input folder has no readable image: {folder}')
+    return good
+
+
 def input_kind(path: str) -> str:
     """'folder', 'image' or 'video'; a one-line error for anything else."""
     if osp.isdir(path):
-        images = [
-            f for f in os.listdir(path)
-            if (mimetypes.guess_type(f)[0] or '').startswith('image/')
-        ]
-        if not images:
-            raise UserInputError(f'input folder has no images: {path}')
         return 'folder'
     if not osp.isfile(path):
         raise UserInputError(f'input not found: {path}')
@@ -109,11 +129,7 @@ def check_inputs(args) -> str:
         if not osp.isfile(args.det_config):
             raise UserInputError(
                 f'detector config file not found: {args.det_config}')
-        if args.det_checkpoint:
-            if not osp.isfile(args.det_checkpoint) and \
-                    '://' not in args.det_checkpoint:
-                raise UserInputError('detector checkpoint not found: '
-                                     f'{args.det_checkpoint}')
+        check_checkpoint(args.det_checkpoint, 'detector checkpoint')
     elif args.det_checkpoint:
         raise UserInputError('--det-checkpoint given without --det-config')
     if not 0 <= args.kpt_thr <= 1:
@@ -141,10 +157,11 @@ def main(argv=None):
     if args.det_config and not args.det_checkpoint:
         print('warning: no --det-checkpoint: the detector has random '
               'weights, its person boxes are arbitrary')
+    inputs = readable_images(args.input) if kind == 'folder' else args.input
     inferencer = build_inferencer(args)
     num_frames = num_people = 0
     for result in inferencer(
-            args.input,
+            inputs,
             vis_out_dir=args.out_dir,
             pred_out_dir=args.pred_out_dir,
             draw_bbox=True,

@@ -13,12 +13,14 @@ except ImportError:  # a plain checkout: the package lives in projects/
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
+from prtr_cli import (check_checkpoint, check_config_file, check_data_files,
+                      note_cfg_options, run_cli, setup_cpu_distributed)
 
-from prtr.utils import (check_checkpoint, check_config_file, check_data_files,
-                        run_cli, setup_cpu_distributed)
+from prtr.utils import (UserInputError, check_cfg_options, check_config_keys,
+                        check_num_keypoints)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Evaluate a pose model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -40,12 +42,16 @@ def parse_args():
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
 def merge_args(cfg: Config, args) -> Config:
+    """The config with the command line's settings."""
+    if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
+        note_cfg_options(args.cfg_options)
     cfg.launcher = args.launcher
     cfg.load_from = args.checkpoint
     if args.work_dir is not None:
@@ -58,7 +64,8 @@ def merge_args(cfg: Config, args) -> Config:
         vis.enable, vis.out_dir = True, args.show_dir
     if args.dump:
         if not args.dump.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--dump must name a .pkl file, got {args.dump}')
+            raise UserInputError(
+                f'--dump must name a .pkl file, got {args.dump}')
         evaluator = cfg.test_evaluator
         evaluator = evaluator if isinstance(evaluator, list) else [evaluator]
         cfg.test_evaluator = evaluator + [
@@ -69,10 +76,14 @@ def merge_args(cfg: Config, args) -> Config:
     return cfg
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    """Check every input, then evaluate (``argv``: the command line's
+    arguments, default ``sys.argv[1:]``)."""
+    args = parse_args(argv)
     check_config_file(args.config)
     cfg = merge_args(Config.fromfile(args.config), args)
+    check_config_keys(cfg, args.config)
+    check_num_keypoints(cfg, ('test', ))
     check_data_files(cfg, ('test', ))
     check_checkpoint(args.checkpoint)
     setup_cpu_distributed(cfg, args.launcher)

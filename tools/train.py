@@ -13,13 +13,16 @@ except ImportError:  # a plain checkout: the package lives in projects/
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
+from prtr_cli import (check_checkpoint, check_config_file, check_data_files,
+                      check_pretrained, note_cfg_options, run_cli,
+                      setup_cpu_distributed)
 
 from prtr.engine import find_resumable_checkpoint
-from prtr.utils import (check_checkpoint, check_config_file, check_data_files,
-                        check_pretrained, run_cli, setup_cpu_distributed)
+from prtr.utils import (check_cfg_options, check_config_keys,
+                        check_num_keypoints)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a pose model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
@@ -52,13 +55,16 @@ def parse_args():
         help='job launcher')
     # torch.distributed.launch (and mim) pass --local_rank, torchrun none
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
 def merge_args(cfg: Config, args) -> Config:
+    """The config with the command line's settings."""
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
+        note_cfg_options(args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
     if args.no_validate:
@@ -81,13 +87,17 @@ def merge_args(cfg: Config, args) -> Config:
     return cfg
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    """Check every input, then train (``argv``: the command line's
+    arguments, default ``sys.argv[1:]``)."""
+    args = parse_args(argv)
     check_config_file(args.config)
     cfg = merge_args(Config.fromfile(args.config), args)
-    check_data_files(cfg,
-                     ('train', 'val') if cfg.get('val_cfg') is not None else
-                     ('train', ))
+    splits = ('train',
+              'val') if cfg.get('val_cfg') is not None else ('train', )
+    check_config_keys(cfg, args.config)
+    check_num_keypoints(cfg, splits)
+    check_data_files(cfg, splits)
     check_checkpoint(cfg.get('load_from'))
     check_pretrained(cfg)
     setup_cpu_distributed(cfg, args.launcher)

@@ -23,14 +23,14 @@ import numpy as np
 from mmpose.apis import inference_topdown, init_model
 from mmpose.registry import VISUALIZERS
 from mmpose.structures import merge_data_samples
+from prtr_cli import check_checkpoint, check_config_file, run_cli
 
-from prtr.utils import (UserInputError, check_checkpoint, check_config_file,
-                        run_cli)
+from prtr.utils import UserInputError
 
 DATA = 'data/coco_persons_mini'
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
@@ -46,7 +46,7 @@ def parse_args():
         help='image id (default: the image with the most people)')
     parser.add_argument('--kpt-thr', type=float, default=0.3)
     parser.add_argument('--device', default='cpu')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def load_boxes(ann_file, img_id):
@@ -76,8 +76,8 @@ def load_boxes(ann_file, img_id):
     return images[img_id]['file_name'], boxes
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     check_config_file(args.config)
     check_checkpoint(args.checkpoint)
     file_name, boxes = load_boxes(args.ann_file, args.img_id)

@@ -122,6 +122,8 @@ test_dataloader = val_dataloader
 default_hooks = dict(
     checkpoint=dict(
         type='AtomicCheckpointHook', save_best='coco/AP', rule='greater'))
+# stop a step on NaN/inf images, targets or losses before any state changes
+custom_hooks = [dict(type='SyncBuffersHook'), dict(type='NonFiniteCheckHook')]
 
 # evaluators (defaults = PRTR's: keypoint score thr 0.2, OKS-NMS 0.9)
 val_evaluator = dict(

@@ -1,8 +1,14 @@
-from .cli import (UserInputError, check_checkpoint, check_config_file,
-                  check_data_files, check_pretrained, run_cli,
-                  setup_cpu_distributed)
+# Copyright (c) prtr authors. All rights reserved.
+"""Checks of user inputs that any OpenMMLab tool can call."""
+from .config_check import (check_cfg_options, check_config_keys,
+                           check_num_keypoints)
+from .errors import UserInputError
 
 __all__ = [
-    'UserInputError', 'check_checkpoint', 'check_config_file',
-    'check_data_files', 'check_pretrained', 'run_cli', 'setup_cpu_distributed'
+    'UserInputError', 'check_cfg_options', 'check_config_keys',
+    'check_num_keypoints'
 ]
+# the tools' helpers, until they move to tools/
+from .cli import (check_checkpoint, check_config_file,  # noqa: E402,F401
+                  check_data_files, check_pretrained, run_cli,
+                  setup_cpu_distributed)

@@ -14,7 +14,10 @@ from typing import Callable, Iterator, Optional
 import torch
 
 
-class UserInputError(Exception):
+from .errors import UserInputError  # noqa: E402,F401
+
+
+class _Unused(Exception):
     """A bad input file; its message is shown to the user as one line."""
 
 

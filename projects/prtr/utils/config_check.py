@@ -42,7 +42,10 @@ RUNNER_EXTRA_KEYS = frozenset({
 class _Target:
     """What a dict's keys are the arguments of."""
 
-    def __init__(self, name: str, params: Sequence[str], strict: bool,
+    def __init__(self,
+                 name: str,
+                 params: Sequence[str],
+                 strict: bool,
                  hints: Sequence[str] = ()) -> None:
         self.name = name
         self.params = set(params)
@@ -124,10 +127,10 @@ def _type_target(type_: Any) -> Optional[_Target]:
     if len(targets) == 1:
         target = targets[0]
     elif targets:  # the name means several things: accept any of them
-        target = _Target(
-            type_, set().union(*(t.params for t in targets)),
-            all(t.strict for t in targets),
-            set().union(*(t.hints for t in targets)))
+        target = _Target(type_,
+                         set().union(*(t.params for t in targets)),
+                         all(t.strict for t in targets),
+                         set().union(*(t.hints for t in targets)))
     _cache[type_] = target
     return target
 
@@ -231,8 +234,7 @@ def _option_problem(before: Any, after: Any, parts: List[str]) -> str:
             problem = target.problem(part)
             if problem and not path:
                 near = difflib.get_close_matches(
-                    part, sorted(set(map(str, before)) | target.hints), 3,
-                    0.6)
+                    part, sorted(set(map(str, before)) | target.hints), 3, 0.6)
                 return (f'{part!r} is not a key of the config'
                         f'{_nearest_text(near)}')
             if problem:
@@ -315,9 +317,15 @@ def _dataset_num_keypoints(ds: dict) -> Optional[int]:
     return info.get('num_keypoints')
 
 
+def _ann_path(ds: dict) -> str:
+    import os.path as osp
+    path = ds.get('ann_file') or ''
+    return osp.join(ds.get('data_root') or '', path) if path else '?'
+
+
 def check_num_keypoints(cfg: Any,
-                        splits: Sequence[str] = ('train', 'val',
-                                                 'test')) -> None:
+                        splits: Sequence[str] = ('train', 'val', 'test')
+                        ) -> None:
     """Every ``num_keypoints`` of ``cfg.model`` equals the keypoint count
     of the datasets of ``splits``.
 
@@ -345,6 +353,6 @@ def check_num_keypoints(cfg: Any,
                 if count is not None and value != count:
                     raise UserInputError(
                         f'{key}={value} but the {split} dataset '
-                        f'({ds.get("type")}, {ds.get("ann_file")}) has '
+                        f'({ds.get("type")}, {_ann_path(ds)}) has '
                         f'{count} keypoints per person: set {key} to the '
                         'dataset\'s keypoint count')

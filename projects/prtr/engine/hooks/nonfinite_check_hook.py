@@ -1,0 +1,181 @@
+# Copyright (c) prtr authors. All rights reserved.
+"""Stop a step on non-finite inputs or losses before any state changes."""
+import copy
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+
+from prtr.utils.errors import UserInputError
+
+
+class NonFiniteError(UserInputError):
+    """A batch's images, targets or losses hold NaN or infinity."""
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.is_floating_point() and not bool(
+            torch.isfinite(value).all())
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind == 'f' and not bool(np.isfinite(value).all())
+    return False
+
+
+def _first_bad(value: torch.Tensor) -> float:
+    flat = value.detach().flatten()
+    return float(flat[~torch.isfinite(flat)][0])
+
+
+def _image_paths(samples: Optional[Sequence]) -> List[str]:
+    paths = []
+    for sample in samples or []:
+        meta = getattr(sample, 'metainfo', {}) or {}
+        paths.append(str(meta.get('img_path', meta.get('img_id', '?'))))
+    return paths
+
+
+def find_non_finite(data_batch: Any) -> Optional[str]:
+    """Where a batch (as the dataloader yields it) holds NaN or infinity:
+    ``'input image PATH'`` or ``'FIELD of image PATH'``; None if nowhere."""
+    if not isinstance(data_batch, dict):
+        return None
+    samples = data_batch.get('data_samples')
+    paths = _image_paths(samples)
+    inputs = data_batch.get('inputs')
+    inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    if len(inputs) == 1 and isinstance(inputs[0], torch.Tensor) and \
+            inputs[0].dim() == 4:  # a stacked batch
+        inputs = list(inputs[0])
+    for i, img in enumerate(inputs):
+        if _non_finite(img):
+            where = paths[i] if i < len(paths) else f'#{i} of the batch'
+            return f'input image {where}'
+    for i, sample in enumerate(samples or []):
+        for field in ('gt_instances', 'gt_instance_labels', 'gt_fields'):
+            data = getattr(sample, field, None)
+            if data is None:
+                continue
+            for key, value in data.items():
+                if _non_finite(value):
+                    return f'{field}.{key} of image {paths[i]}'
+    return None
+
+
+@HOOKS.register_module()
+class NonFiniteCheckHook(Hook):
+    """Stop training (or testing) at the first non-finite input or loss.
+
+    A NaN image or target otherwise flows through the network: BatchNorm's
+    running statistics turn NaN in the forward pass, and the step fails
+    later (e.g. in the Hungarian matching) with a message that names
+    nothing, leaving a broken model. This hook raises
+    :class:`NonFiniteError`, naming the image, before the model sees a
+    non-finite batch; a non-finite loss is caught before ``backward``, and
+    the model's buffers (BatchNorm statistics) are restored to their
+    values before the step. Weights and optimizer state are untouched.
+
+    Args:
+        check_loss (bool): Also check the losses of every training step.
+            Defaults to True.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, check_loss: bool = True) -> None:
+        self.check_loss = check_loss
+        self._buffers: Optional[Dict[str, torch.Tensor]] = None
+        self._batch: Any = None
+        self._where = ''
+
+    @staticmethod
+    def _model(runner) -> torch.nn.Module:
+        model = runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def before_train(self, runner) -> None:
+        """Wrap the model's ``parse_losses`` with the loss check."""
+        if not self.check_loss:
+            return
+        model = self._model(runner)
+        parse_losses = model.parse_losses
+        if getattr(parse_losses, '_nonfinite_checked', False):
+            return
+
+        def checked(losses: Dict[str, Any]):
+            self.check_losses(losses, model)
+            return parse_losses(losses)
+
+        checked._nonfinite_checked = True
+        model.parse_losses = checked
+
+    def check_losses(self, losses: Dict[str, Any],
+                     model: torch.nn.Module) -> None:
+        """Raise on a non-finite loss, after restoring the model's buffers.
+
+        Raises:
+            NonFiniteError: A loss is NaN or infinite.
+        """
+        for name, value in losses.items():
+            values = value if isinstance(value, (list, tuple)) else [value]
+            bad = [v for v in values if _non_finite(v)]
+            if bad:
+                if self._buffers is not None:
+                    for key, buf in model.named_buffers():
+                        if key in self._buffers:
+                            buf.copy_(self._buffers[key])
+                paths = _image_paths((self._batch or {}).get('data_samples'))
+                raise NonFiniteError(
+                    f'non-finite loss {name} ({_first_bad(bad[0])}) '
+                    f'{self._where} (images: {", ".join(paths) or "?"}); '
+                    'the step was stopped before backward: weights, '
+                    'optimizer and BatchNorm statistics are those before it '
+                    '(lower the learning rate or check these images)')
+
+    @staticmethod
+    def _check_batch(data_batch: Any, when: str) -> None:
+        where = find_non_finite(data_batch)
+        if where is not None:
+            raise NonFiniteError(
+                f'{where} holds NaN or infinite values ({when}); the step '
+                'was stopped before the model saw it')
+
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
+                          data_batch: Any = None) -> None:
+        """Check the batch; keep the buffers for a loss failure."""
+        self._where = (f'at epoch {runner.epoch + 1} iteration '
+                       f'{runner.iter + 1}')
+        self._check_batch(data_batch, f'training, {self._where}')
+        self._batch = data_batch
+        if self.check_loss:
+            self._buffers = {
+                key: copy.deepcopy(buf.detach())
+                for key, buf in self._model(runner).named_buffers()
+            }
+
+    def before_val_iter(self,
+                        runner,
+                        batch_idx: int,
+                        data_batch: Any = None) -> None:
+        """Check the batch."""
+        self._check_batch(data_batch, f'validation batch {batch_idx + 1}')
+
+    def before_test_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch: Any = None) -> None:
+        """Check the batch."""
+        self._check_batch(data_batch, f'test batch {batch_idx + 1}')
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch: Any = None,
+                         outputs: Any = None) -> None:
+        """Drop the batch and the buffers' copy."""
+        self._buffers = self._batch = None

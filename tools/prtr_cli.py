@@ -1,0 +1,142 @@
+# Copyright (c) prtr authors. All rights reserved.
+"""What the tools share: :func:`run_cli`, which turns bad inputs (and only
+them) into one line, the checks of the user's files, and CPU distributed
+set-up.
+
+The tools import it as a sibling module (their folder is ``sys.path[0]``);
+``tools/analysis_tools/*.py`` put the parent folder on ``sys.path`` first.
+"""
+import json
+import os
+import os.path as osp
+import re
+import sys
+import traceback
+from typing import Callable, List, Optional
+
+import torch
+from prtr_cli_checks import (check_bbox_file, check_checkpoint,
+                             check_config_file, check_data_files,
+                             check_pretrained, json_files)
+
+from prtr.utils import UserInputError
+
+__all__ = [
+    'UserInputError', 'check_bbox_file', 'check_checkpoint',
+    'check_config_file', 'check_data_files', 'check_pretrained',
+    'note_cfg_options', 'run_cli', 'setup_cpu_distributed', 'user_file_in'
+]
+
+# what the user set on the command line, named in the hint after a
+# traceback (see note_cfg_options)
+_cfg_options: List[str] = []
+
+
+def note_cfg_options(options: Optional[dict]) -> None:
+    """Remember ``--cfg-options`` for the hint after a library error."""
+    _cfg_options[:] = [f'{k}={v!r}' for k, v in (options or {}).items()]
+
+
+def setup_cpu_distributed(cfg, launcher: str) -> None:
+    """Let ``tools/dist_train.sh`` run on a machine without GPU.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and its default
+    DDP wrapper passes ``device_ids``; neither works without CUDA. Start the
+    gloo process group here (mmengine then skips ``init_dist``) and wrap the
+    model in DDP without device ids.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def _bad_json(e: json.JSONDecodeError) -> Optional[str]:
+    """Name the JSON input that does not parse (on the error path)."""
+    for path in dict.fromkeys(json_files):
+        try:
+            with open(path) as f:
+                json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            return f'{path} is not valid JSON ({err})'
+        except OSError:
+            continue
+    return None
+
+
+def _library_dirs() -> List[str]:
+    import prtr
+    dirs = {osp.dirname(osp.realpath(prtr.__file__))}
+    dirs |= {osp.realpath(p) for p in sys.path if p and 'site-packages' in p}
+    dirs |= {osp.realpath(sys.prefix), osp.realpath(sys.base_prefix)}
+    return sorted(dirs)
+
+
+def user_file_in(e: BaseException) -> Optional[str]:
+    """A user file (an existing path outside the installed libraries) that
+    the error names, as the one at fault; None if there is none."""
+    candidates = []
+    if isinstance(e, OSError) and e.filename:
+        candidates.append(str(e.filename))
+    candidates += re.findall(r'[^\s`\'"(),:]*[/\\][^\s`\'"(),:]+', str(e))
+    library = _library_dirs()
+    for path in candidates:
+        real = osp.realpath(path)
+        if (osp.exists(path) or isinstance(e, FileNotFoundError)) and \
+                not any(real.startswith(d + os.sep) for d in library):
+            return path
+    return None
+
+
+def _last_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    # DataLoader worker errors carry the original traceback: keep its end
+    return f'{type(e).__name__}: {lines[-1] if lines else ""}'
+
+
+def _hint() -> str:
+    hint = ('this is an error inside the library, not a bad input it could '
+            'name')
+    if _cfg_options:
+        hint += ('; if it comes from a value you set, check --cfg-options ' +
+                 ' '.join(_cfg_options))
+    return hint + ' (please report it if not)'
+
+
+def run_cli(main: Callable[[], None]) -> None:
+    """Run a tool's ``main``; a bad input ends in one line on stderr.
+
+    A :class:`~prtr.utils.UserInputError`, malformed JSON of a file the tool
+    was given and an error that names a user file (not one inside the
+    installed libraries) print ``PROG: error: MESSAGE`` and exit with 1.
+    Any other error keeps its traceback, followed by a one-line hint.
+    ``PRTR_DEBUG=1`` shows the traceback of every error.
+    """
+    prog = osp.basename(sys.argv[0])
+    try:
+        main()
+    except UserInputError as e:
+        if os.environ.get('PRTR_DEBUG'):
+            raise
+        sys.exit(f'{prog}: error: {e}')
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # noqa: BLE001  (narrowed below)
+        if os.environ.get('PRTR_DEBUG'):
+            raise
+        message = _bad_json(e) if isinstance(e, json.JSONDecodeError) else None
+        if message is None and user_file_in(e):
+            message = _last_line(e)
+        if message is not None:
+            sys.exit(f'{prog}: error: {message} (PRTR_DEBUG=1 shows the '
+                     'traceback)')
+        traceback.print_exc()
+        sys.exit(f'{prog}: {_hint()}')

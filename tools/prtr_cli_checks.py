@@ -1,0 +1,243 @@
+# Copyright (c) prtr authors. All rights reserved.
+"""Checks of the files a tool is given, run before any work: each failure
+is a :class:`prtr.utils.UserInputError` naming the file at fault."""
+import json
+import os.path as osp
+import pickle
+import zipfile
+from typing import Any, Iterator, List, Optional, Sequence
+
+import torch
+
+from prtr.utils import UserInputError
+
+# JSON files the running tool reads, to name the one at fault on the error
+# path (see prtr_cli.run_cli)
+json_files: List[str] = []
+# annotation files larger than this are not parsed twice
+MAX_PARSED_BYTES = 100 * 2**20
+
+
+def check_config_file(path: str) -> None:
+    """The config file exists."""
+    if not osp.isfile(path):
+        raise UserInputError(f'config file not found: {path}')
+
+
+def dataset_cfgs(dataset: Any) -> Iterator[dict]:
+    """Leaf dataset configs (through wrappers such as CombinedDataset)."""
+    if dataset is None:
+        return
+    if 'datasets' in dataset:
+        for d in dataset['datasets']:
+            yield from dataset_cfgs(d)
+    elif 'dataset' in dataset:
+        yield from dataset_cfgs(dataset['dataset'])
+    else:
+        yield dataset
+
+
+def load_json(path: str, what: str) -> Optional[Any]:
+    """``path`` parsed (None when too large to parse twice)."""
+    if osp.getsize(path) > MAX_PARSED_BYTES:
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserInputError(f'{what} {path} is not valid JSON ({e})') from e
+
+
+def _usable_person(ann: dict) -> bool:
+    """A top-down training sample by mmpose's rules (not crowd, a box of
+    positive size, a labelled keypoint)."""
+    kpts = ann.get('keypoints')
+    bbox = ann.get('bbox')
+    if ann.get('iscrowd') or not kpts or not bbox or len(bbox) < 4:
+        return False
+    if ann.get('num_keypoints', 1) == 0 or max(kpts) <= 0:
+        return False
+    return bbox[2] > 0 and bbox[3] > 0
+
+
+def check_annotations(path: str, split: str) -> None:
+    """A COCO keypoint file; for training, one with a usable person."""
+    data = load_json(path, f'{split} ann_file')
+    if data is None:
+        return
+    if not isinstance(data, dict) or not {'images', 'annotations'
+                                          } <= set(data):
+        raise UserInputError(f'{split} ann_file {path} is not a COCO '
+                             'annotation file (no "images"/"annotations")')
+    if split == 'train' and not any(
+            isinstance(a, dict) and _usable_person(a)
+            for a in data['annotations']):
+        raise UserInputError(
+            f'train ann_file {path} has no usable person (a non-crowd '
+            'annotation with a box and at least one labelled keypoint): '
+            'nothing to train on')
+
+
+def check_bbox_file(path: str, ann_file: Optional[str]) -> None:
+    """Person detections in COCO result format for the images of
+    ``ann_file``: a non-empty list of ``{image_id, category_id, bbox,
+    score}``."""
+    dets = load_json(path, 'bbox_file')
+    if dets is None:
+        return
+    if not isinstance(dets, list):
+        raise UserInputError(f'bbox_file {path} must be a JSON list of '
+                             f'detections, not a {type(dets).__name__}')
+    if not dets:
+        raise UserInputError(f'bbox_file {path} holds no detection (an '
+                             'empty list): no person box to evaluate')
+    ann = load_json(ann_file, 'ann_file') if ann_file else None
+    image_ids = {img.get('id')
+                 for img in ann.get('images', [])} if isinstance(
+                     ann, dict) else None
+    fields = ('image_id', 'category_id', 'bbox', 'score')
+    for i, det in enumerate(dets):
+        if not isinstance(det, dict):
+            raise UserInputError(f'bbox_file {path}: detection {i} is a '
+                                 f'{type(det).__name__}, not an object with '
+                                 f'{", ".join(fields)}')
+        missing = [k for k in fields if k not in det]
+        if missing:
+            raise UserInputError(
+                f'bbox_file {path}: detection {i} has no '
+                f'{", ".join(missing)} (each needs {", ".join(fields)})')
+        box = det['bbox']
+        if not isinstance(box, (list, tuple)) or len(box) < 4 or not all(
+                isinstance(v, (int, float)) for v in box[:4]):
+            raise UserInputError(f'bbox_file {path}: detection {i} has bbox '
+                                 f'{box!r}, not [x, y, w, h]')
+        if image_ids is not None and det['image_id'] not in image_ids:
+            raise UserInputError(
+                f'bbox_file {path}: detection {i} has image_id '
+                f'{det["image_id"]!r}, which is not an image of {ann_file}')
+    if not any(det['category_id'] == 1 for det in dets):
+        raise UserInputError(f'bbox_file {path} has no person detection '
+                             '(category_id 1)')
+
+
+def check_data_files(cfg: Any,
+                     splits: Sequence[str] = ('train', 'val', 'test')) -> None:
+    """Annotation and person-box files of the dataloaders that will run."""
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader:
+            continue
+        for ds in dataset_cfgs(loader.get('dataset')):
+            root = ds.get('data_root', '') or ''
+            files = {}
+            for key in ('ann_file', 'bbox_file'):
+                path = ds.get(key)
+                if not path:
+                    continue
+                full = path if osp.isabs(path) or key == 'bbox_file' \
+                    else osp.join(root, path)
+                json_files.append(full)
+                if not osp.isfile(full):
+                    raise UserInputError(
+                        f'{split} {key} not found: {full} (dataset root '
+                        f'{root or "."!r}; README, "Usage on COCO")')
+                files[key] = full
+            if 'ann_file' in files:
+                check_annotations(files['ann_file'], split)
+            if 'bbox_file' in files:
+                check_bbox_file(files['bbox_file'], files.get('ann_file'))
+    for split in splits:
+        evaluator = cfg.get(f'{split}_evaluator')
+        for ev in (evaluator if isinstance(evaluator, list) else
+                   [evaluator] if evaluator else []):
+            path = ev.get('ann_file')
+            if path:
+                json_files.append(path)
+            if path and not osp.isfile(path):
+                raise UserInputError(f'{split} evaluator ann_file not found: '
+                                     f'{path}')
+
+
+def check_pretrained(cfg: Any) -> None:
+    """Local ``Pretrained`` init checkpoints named in ``cfg.model``."""
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            init = node.get('init_cfg')
+            for item in init if isinstance(init, list) else [init]:
+                if isinstance(item, dict) and item.get('type') == 'Pretrained':
+                    path = item.get('checkpoint', '')
+                    if path and '://' not in path and not osp.isfile(path):
+                        raise UserInputError(
+                            f'pretrained weights for {where} not found: '
+                            f'{path} (README, "Pretrained and official '
+                            f'weights"; or --cfg-options {where}.init_cfg='
+                            'None to start from scratch)')
+            for key, value in node.items():
+                walk(value, f'{where}.{key}')
+
+    walk(cfg.get('model', {}), 'model')
+
+
+def _sniff(path: str) -> str:
+    """What a file that is not a checkpoint looks like."""
+    with open(path, 'rb') as f:
+        head = f.read(512)
+    if not head:
+        return 'an empty file'
+    if head.startswith(b'\xff\xd8'):
+        return 'a JPEG image'
+    if head.startswith(b'\x89PNG'):
+        return 'a PNG image'
+    if head.lstrip()[:1] in (b'{', b'['):
+        return 'JSON text'
+    try:
+        head.decode('utf-8')
+        return 'a text file'
+    except UnicodeDecodeError:
+        return ''
+
+
+def check_checkpoint(path: Optional[str], what: str = 'checkpoint') -> None:
+    """Fail early, naming the file, on a missing, corrupt, foreign or unsafe
+    checkpoint.
+
+    Loading uses ``weights_only=True`` with the globals allowed by
+    :func:`prtr.checkpoint.allow_mmengine_checkpoints` and ``mmap`` so
+    tensors are not read into memory.
+    """
+    if not path or '://' in path:
+        return
+    if not osp.isfile(path):
+        raise UserInputError(f'{what} not found: {path}')
+    is_zip = zipfile.is_zipfile(path)
+    try:
+        obj = torch.load(
+            path, map_location='cpu', weights_only=True, mmap=is_zip)
+    except pickle.UnpicklingError as e:
+        culprit = [
+            ln.strip() for ln in str(e).splitlines()
+            if 'Unsupported global' in ln
+        ]
+        if is_zip and culprit:
+            raise UserInputError(
+                f'{what} {path} holds a pickled object that is not a '
+                'tensor or an mmengine checkpoint type '
+                f'({culprit[0]}); it was refused. Load it only if you '
+                'trust its source: allow that type with '
+                'torch.serialization.add_safe_globals([...]) or re-save '
+                'the state dict alone') from None
+        raise _not_a_checkpoint(path, what, e) from None
+    except Exception as e:  # noqa: BLE001  (any failure: not loadable)
+        raise _not_a_checkpoint(path, what, e) from None
+    if not isinstance(obj, dict):
+        raise UserInputError(f'{what} {path} is not a PyTorch checkpoint (it '
+                             f'holds a {type(obj).__name__}, not a dict)')
+
+
+def _not_a_checkpoint(path: str, what: str, e: Exception) -> UserInputError:
+    kind = _sniff(path)
+    lines = str(e).strip().splitlines()
+    detail = kind or f'{type(e).__name__}: {lines[0] if lines else ""}'
+    return UserInputError(f'{what} {path} is not a PyTorch checkpoint or is '
+                          f'corrupt ({detail})')
