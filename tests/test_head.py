@@ -105,3 +105,16 @@ def test_wrong_keypoint_count_is_named():
     head = MODELS.build(tiny_head_cfg(num_keypoints=17))
     with pytest.raises(ValueError, match='14 keypoints per person'):
         head.loss((torch.randn(2, 16, 4, 3), ), _samples(2, 14))
+
+
+def test_loss_and_predict_under_bf16_autocast():
+    """AMP: costs and scores in half precision still reach the solver."""
+    head = MODELS.build(tiny_head_cfg())
+    feats = (torch.randn(2, 16, 4, 3), )
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        losses = head.loss(feats, _samples(2, 17))
+        cls, _ = head(feats)
+        preds = head.eval().predict(feats, _samples(2, 17))
+    assert cls.dtype == torch.bfloat16  # autocast was on
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert preds[0].keypoints.shape == (1, 17, 2)

@@ -118,6 +118,10 @@ val_dataloader = dict(
     ))
 test_dataloader = val_dataloader
 
+# cuDNN picks the fastest kernels for the fixed input size (upstream sets
+# cudnn.benchmark too)
+env_cfg = dict(cudnn_benchmark=True)
+
 # hooks
 default_hooks = dict(
     checkpoint=dict(

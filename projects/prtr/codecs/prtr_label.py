@@ -62,6 +62,6 @@ class PRTRLabel(RegressionLabel):
     def batch_decode(self, encoded: Tensor) -> Tuple[np.ndarray, np.ndarray]:
         """Decode a batch: ``[B, N, K, 3]`` normalised ``(x, y, score)`` ->
         keypoints ``[B, N, K, 2]`` (input pixels) and scores ``[B, N, K]``."""
-        encoded = encoded.detach().cpu().numpy()
+        encoded = encoded.detach().float().cpu().numpy()
         keypoints = encoded[..., :2] * np.array(self.input_size)
         return keypoints, encoded[..., 2].astype(np.float32)

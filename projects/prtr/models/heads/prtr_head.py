@@ -32,7 +32,8 @@ def hungarian_decode(cls_scores: Tensor,
         the query matched to each joint ``[B, K]`` (long).
     """
     prob = cls_scores[..., :-1].softmax(-1)  # [B, N, K]
-    cost = (-prob).detach().transpose(1, 2).cpu().numpy()  # [B, K, N]
+    # float(): under AMP the scores may be half precision
+    cost = (-prob).detach().transpose(1, 2).float().cpu().numpy()  # [B, K, N]
     queries = torch.from_numpy(batched_linear_assignment(cost)).to(
         prob.device)  # [B, K]
     # [B, N, K] -> [B, K, N], then the matched query of each joint

@@ -67,8 +67,9 @@ class KeypointHungarianAssigner:
         # differ in length.
         pred = BaseDataElement(scores=cls_scores, keypoints=kpt_preds)
         gt = BaseDataElement(keypoints=gt_keypoints)
-        costs = [c(pred_instances=pred, gt_instances=gt)
-                 for c in self.match_costs]
+        costs = [
+            c(pred_instances=pred, gt_instances=gt) for c in self.match_costs
+        ]
         return sum(costs[1:], costs[0])
 
     @torch.no_grad()
@@ -101,7 +102,8 @@ class KeypointHungarianAssigner:
             # hidden rows (N >= K leaves enough queries); dropped below.
             cost = cost.masked_fill(hidden[..., None], 0)
         # [*, B, K, N] -> [P, K, N]; the one host transfer of the step.
-        cost = cost.reshape(-1, num_joints, num_queries).cpu().numpy()
+        # float(): under AMP the costs may be half precision (no numpy type)
+        cost = cost.reshape(-1, num_joints, num_queries).float().cpu().numpy()
         assigned = torch.from_numpy(
             batched_linear_assignment(cost, self.solver))
         assigned = assigned.reshape(*lead, num_joints).to(cls_scores.device)
