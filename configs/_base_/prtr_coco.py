@@ -34,8 +34,9 @@ model = dict(
     type='TopdownPoseEstimator',
     # The official ResNet configs feed BGR images to an RGB-normalised
     # network (matters when loading official checkpoints).
+    # mmpose's PoseDataPreprocessor, left eager under mmengine's `compile`
     data_preprocessor=dict(
-        type='PoseDataPreprocessor',
+        type='EagerPoseDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=False),
