@@ -70,7 +70,9 @@ model = dict(
         num_queries=20,
         embed_dims=128,
         transformer=transformer),
-    train_cfg=dict(crop_boxes='gt'))
+    train_cfg=dict(crop_boxes='gt'),
+    # a quick CPU check: no flip test (the README's figures are without)
+    test_cfg=dict(flip_test=False))
 
 data_root = 'data/coco_persons_mini/'
 meta_keys = {{_base_.meta_keys}}
@@ -88,6 +90,10 @@ train_pipeline = [
         scale_type='long',
         bbox_keep_corner=False,
         clip_border=True),
+    # person targets: no crowd regions, no boxes the warp cut away; boxes,
+    # labels and canvas-normalised joints as tensors (gt_instance_labels)
+    dict(type='FilterPersons'),
+    dict(type='GenerateTarget', encoder=dict(type='CascadeLabel')),
     dict(type='PackPoseInputs', meta_keys=meta_keys)
 ]
 val_pipeline = [

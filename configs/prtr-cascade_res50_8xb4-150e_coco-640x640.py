@@ -80,7 +80,11 @@ model = dict(
     # from layer3 (1024 ch) and layer4 (2048 ch), concatenated (choice: the
     # levels); the keypoint loss trains the boxes too (detach_boxes=False)
     crop=dict(
-        out_size=(10, 10), expand=1.25, in_levels=(0, 1), detach_boxes=False),
+        type='SpatialTransformerCrop',
+        out_size=(10, 10),
+        expand=1.25,
+        in_levels=(0, 1),
+        detach_boxes=False),
     # stage 2: PRTR's keypoint transformer on each crop (same defaults as
     # the two-stage head: 100 queries, 6+6 layers, CE + 5 x L1)
     head=dict(
@@ -91,8 +95,10 @@ model = dict(
     # choice: crops of the predicted boxes of the matched queries (end to
     # end); 'gt' crops their ground-truth boxes instead
     train_cfg=dict(crop_boxes='pred', max_kpt_persons=None),
-    # choice: the 20 most confident persons of each image go to stage 2
-    test_cfg=dict(max_persons=20, score_thr=0.0, flip_test=False))
+    # choice: the 20 most confident persons of each image go to stage 2;
+    # flip test: the mirrored image through both stages, its persons matched
+    # to the image's by box, boxes/scores/keypoints averaged
+    test_cfg=dict(max_persons=20, score_thr=0.0, flip_test=True))
 
 dataset_type = 'CocoDataset'
 data_mode = 'bottomup'
@@ -117,6 +123,10 @@ train_pipeline = [
         distribution='uniform',
         bbox_keep_corner=False,
         clip_border=True),
+    # person targets: no crowd regions, no boxes the warp cut away; boxes,
+    # labels and canvas-normalised joints as tensors (gt_instance_labels)
+    dict(type='FilterPersons'),
+    dict(type='GenerateTarget', encoder=dict(type='CascadeLabel')),
     dict(type='PackPoseInputs', meta_keys=meta_keys)
 ]
 # the whole image fits the canvas, padded to its size

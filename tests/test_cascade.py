@@ -109,6 +109,19 @@ def build_cascade(num_keypoints=17, **train_cfg):
     return model
 
 
+def person_targets(results):
+    """The cascade's training targets as the pipeline makes them
+    (FilterPersons, GenerateTarget(CascadeLabel), PackPoseInputs)."""
+    from mmpose.registry import TRANSFORMS
+    results = TRANSFORMS.build(dict(type='FilterPersons'))(results)
+    results = TRANSFORMS.build(
+        dict(type='GenerateTarget', encoder=dict(type='CascadeLabel')))(
+            results)
+    results['img'] = np.zeros((1, 1, 3), np.uint8)  # PackPoseInputs needs one
+    return TRANSFORMS.build(dict(
+        type='PackPoseInputs'))(results)['data_samples'].gt_instance_labels
+
+
 def make_batch(num_keypoints, persons=(2, 1), size=(96, 128), seed=0):
     g = torch.Generator().manual_seed(seed)
     w, h = size
@@ -132,6 +145,13 @@ def make_batch(num_keypoints, persons=(2, 1), size=(96, 128), seed=0):
             bboxes=bboxes.numpy(),
             keypoints=kpts.numpy(),
             keypoints_visible=np.ones((n, num_keypoints), np.float32))
+        s.gt_instance_labels = person_targets(
+            dict(
+                bbox=bboxes.numpy(),
+                keypoints=kpts.numpy(),
+                keypoints_visible=np.ones((n, num_keypoints), np.float32),
+                iscrowd=[0] * n,
+                input_size=(w, h)))
         samples.append(s)
     return dict(inputs=inputs, data_samples=samples)
 
@@ -194,15 +214,38 @@ def test_image_without_persons_gives_zero_keypoint_loss():
 
 
 def test_crowd_and_empty_boxes_are_not_person_targets():
+    boxes = np.array([[0, 0, 20, 30], [5, 5, 40, 40], [10, 10, 10.5, 40],
+                      [-30, 10, 50, 20], [90, 10, 130, 20]], np.float32)
+    kpts = np.full((5, 17, 2), 10, np.float32)
+    kpts[0, 0] = [100, 10]  # off the 96-wide canvas
+    vis = np.ones((5, 17), np.float32)
+    vis[3] = 0  # a person without labelled joints is a person all the same
+    gt = person_targets(
+        dict(
+            bbox=boxes,
+            keypoints=kpts,
+            keypoints_visible=vis,
+            iscrowd=[0, 1, 0, 0, 0],
+            id=[1, 2, 3, 4, 5],
+            input_size=(96, 128)))
+    # crowd (1), no width (2) dropped; boxes clipped to the canvas
+    np.testing.assert_allclose(gt.bboxes.numpy(),
+                               [[0, 0, 20, 30], [0, 10, 50, 20],
+                                [90, 10, 96, 20]])
+    assert gt.labels.dtype == torch.long and (gt.labels == 0).all()
+    assert gt.keypoint_weights[0, 0] == 0 and gt.keypoint_weights[0, 1] == 1
+    assert gt.keypoint_weights[1].sum() == 0
+    torch.testing.assert_close(gt.keypoint_labels[0, 1],
+                               torch.tensor([10 / 96, 10 / 128]))
+
+
+def test_missing_targets_name_the_pipeline_steps():
     model = build_cascade()
-    batch = make_batch(17, persons=(3, ))
-    sample = batch['data_samples'][0]
-    sample.set_metainfo(dict(iscrowd=[0, 1, 0]))
-    sample.gt_instances.bboxes[2] = [10, 10, 10.5, 40]  # no width
-    gts, _ = model._gt_persons(batch['data_samples'], torch.device('cpu'))
-    assert len(gts[0]) == 1
-    np.testing.assert_allclose(gts[0].bboxes[0].numpy(),
-                               sample.gt_instances.bboxes[0])
+    data = model.data_preprocessor(make_batch(17), training=True)
+    for sample in data['data_samples']:
+        del sample.gt_instance_labels
+    with pytest.raises(ValueError, match='CascadeLabel'):
+        model(**data, mode='loss')
 
 
 def test_wrong_keypoint_count_names_the_setting():
@@ -259,10 +302,10 @@ def test_targets_use_the_canvas_not_the_original_image_size():
     batch = make_batch(17, persons=(2, ))
     sample = batch['data_samples'][0]
     sample.set_metainfo(dict(img_shape=(480, 640)))  # stale, as in training
-    gts, metas = model._gt_persons(batch['data_samples'], torch.device('cpu'))
+    gts, metas = model._gt_persons(batch['data_samples'])
     assert metas[0]['img_shape'] == (128, 96)
     want = sample.gt_instances.keypoints / np.array([96, 128])
-    np.testing.assert_allclose(gts[0].keypoints.numpy(), want, rtol=1e-5)
+    np.testing.assert_allclose(gts[0].keypoint_labels.numpy(), want, rtol=1e-5)
 
 
 def test_training_pipeline_gives_boxes_and_joints_on_the_canvas():
@@ -276,9 +319,54 @@ def test_training_pipeline_gives_boxes_and_joints_on_the_canvas():
     for i in range(4):
         item = dataset[i]
         assert item['inputs'].shape[-2:] == (h, w)
-        gts, _ = model._gt_persons([item['data_samples']], torch.device('cpu'))
+        gts, _ = model._gt_persons([item['data_samples']])
         boxes = gts[0].bboxes
-        assert len(boxes) > 0
+        assert len(boxes) > 0 and len(gts[0].labels) == len(boxes)
         assert boxes[:, 0::2].max() <= w and boxes[:, 1::2].max() <= h
-        kpts = gts[0].keypoints[gts[0].keypoint_weights > 0]
-        assert ((kpts >= 0) & (kpts <= 1)).all()
+        assert ((boxes[:, 2:] - boxes[:, :2]) >= 1).all()
+        kpts = gts[0].keypoint_labels[gts[0].keypoint_weights > 0]
+        assert len(kpts) and ((kpts >= 0) & (kpts <= 1)).all()
+
+
+def test_keypoint_stage_reuses_the_person_loss_matching(monkeypatch):
+    """One assignment per decoder layer and image (the loss's own), and the
+    keypoint stage gets the last layer's matches."""
+    model = build_cascade(crop_boxes='pred')
+    data = model.data_preprocessor(make_batch(17), training=True)
+    recorder = model.person_head.bbox_head.assigner
+    calls = []
+    inner = recorder.assigner.assign
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs['pred_instances'].bboxes.detach().clone())
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(recorder.assigner, 'assign', counting)
+    seen = {}
+    keypoints = model._keypoints
+
+    def spy(feats, boxes, batch_inds, pad_scale):
+        seen.update(boxes=boxes.detach(), batch_inds=batch_inds)
+        return keypoints(feats, boxes, batch_inds, pad_scale)
+
+    monkeypatch.setattr(model, '_keypoints', spy)
+    model(**data, mode='loss')
+    num_layers = 2
+    assert len(calls) == num_layers * 2  # layers x images, nothing more
+    # the matched queries' boxes are the predicted boxes of the matches a
+    # fresh assignment of the last layer gives
+    with torch.no_grad():
+        feats, (cls, boxes) = model._forward_persons(data['inputs'])
+    gts, metas = model._gt_persons(data['data_samples'])
+    from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
+    want = []
+    for b, (gt, meta) in enumerate(zip(gts, metas)):
+        h, w = meta['img_shape']
+        pred = InstanceData(
+            scores=cls[-1, b],
+            bboxes=bbox_cxcywh_to_xyxy(boxes[-1, b]) *
+            boxes.new_tensor([w, h, w, h]))
+        res = inner(pred_instances=pred, gt_instances=gt, img_meta=meta)
+        want.append(boxes[-1, b, (res.gt_inds > 0).nonzero()[:, 0]])
+    torch.testing.assert_close(seen['boxes'], torch.cat(want))
+    assert seen['batch_inds'].tolist() == [0, 0, 1]

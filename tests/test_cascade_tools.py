@@ -95,4 +95,7 @@ def test_tensor_mode_outputs(cascade_ckpt):
         cls, boxes, kpt_cls, kpts = model(
             torch.rand(2, 3, 192, 192), None, mode='tensor')
     assert cls.shape == (2, 2, 20, 2) and boxes.shape == (2, 2, 20, 4)
-    assert kpt_cls.shape == (2, 2, 20, 18) and kpts.shape == (2, 2, 20, 2)
+    # keypoint stage of the top test_cfg.max_persons (20) persons of each
+    # image: [layers, images, persons, keypoint queries, ...]
+    assert kpt_cls.shape == (2, 2, 20, 20, 18)
+    assert kpts.shape == (2, 2, 20, 20, 2)

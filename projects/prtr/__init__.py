@@ -9,6 +9,7 @@ import mmdet.models  # noqa: F401  (registers mmdet.* losses and costs)
 
 from .checkpoint import allow_mmengine_checkpoints
 from .codecs import *  # noqa: F401,F403
+from .datasets import *  # noqa: F401,F403
 from .engine import *  # noqa: F401,F403
 from .evaluation import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403

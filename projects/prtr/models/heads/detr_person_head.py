@@ -1,6 +1,6 @@
 # Copyright (c) prtr authors. All rights reserved.
 """The cascade's person detector: DETR on the backbone's last level."""
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple, Union
 
 import torch
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
@@ -12,9 +12,110 @@ from torch import Tensor
 
 from ..layers.detr_transformer import DETR_TRANSFORMER, DetrTransformerMixin
 
+Matches = List[Tuple[Tensor, Tensor]]
+
+
+class RecordingAssigner:
+    """Forwards to an mmdet assigner and, while :attr:`results` is a list,
+    keeps every result, so that the cascade reuses the person loss's own
+    matching instead of matching again."""
+
+    def __init__(self, assigner) -> None:
+        self.assigner = assigner
+        self.results = None
+
+    def assign(self, *args, **kwargs):
+        result = self.assigner.assign(*args, **kwargs)
+        if self.results is not None:
+            self.results.append(result)
+        return result
+
+    def __getattr__(self, name: str):
+        if name == 'assigner':  # not set yet (copy, unpickling)
+            raise AttributeError(name)
+        return getattr(self.assigner, name)
+
+
+def boxes_to_pixels(boxes: Tensor, size: Tensor) -> Tensor:
+    """Normalised ``(cx, cy, w, h)`` ``[..., 4]`` -> pixel ``xyxy`` clipped
+    to the image, as mmdet's ``DETRHead._predict_by_feat_single`` (without
+    rescaling); ``size`` ``[..., 2]`` is ``(w, h)``."""
+    size = size.repeat_interleave(2, -1)[..., [0, 2, 1, 3]]  # (w, h, w, h)
+    xyxy = bbox_cxcywh_to_xyxy(boxes) * size
+    return torch.minimum(xyxy.clamp(min=0), size)
+
+
+class PersonHeadMixin:
+    """What the cascade asks of a person head (``self.bbox_head`` is an
+    mmdet DETR-family head with one class)."""
+
+    def _record_matches(self) -> None:
+        if getattr(self.bbox_head, 'assigner', None) is not None and \
+                not isinstance(self.bbox_head.assigner, RecordingAssigner):
+            self.bbox_head.assigner = RecordingAssigner(
+                self.bbox_head.assigner)
+
+    def loss_and_match(self, outs: Sequence, gt_instances: List[InstanceData],
+                       img_metas: List[dict]) -> Tuple[Dict, Matches]:
+        """The person set loss (mmdet's ``loss_by_feat`` of
+        :attr:`bbox_head`) and its matching on the last decoder layer.
+
+        Args:
+            outs (Sequence): :meth:`forward`'s outputs; the first two are the
+                logits ``[L, B, Q, C]`` and boxes ``[L, B, Q, 4]``.
+            gt_instances (list[InstanceData]): ``bboxes`` (pixel ``xyxy``)
+                and ``labels`` of each image.
+            img_metas (list[dict]): with ``img_shape``, the canvas.
+
+        Returns:
+            tuple: the losses, and per image the matched queries (sorted)
+            and the ground-truth index of each.
+        """
+        recorder = self.bbox_head.assigner
+        recorder.results = []
+        try:
+            losses = self.bbox_head.loss_by_feat(*outs, gt_instances,
+                                                 img_metas)
+            results = recorder.results
+        finally:
+            recorder.results = None
+        # one result per decoder layer and image, layer by layer (mmdet's
+        # multi_apply over layers); two-stage heads add the encoder's after
+        num_layers, bs = outs[0].shape[:2]
+        matches = []
+        for result in results[(num_layers - 1) * bs:num_layers * bs]:
+            queries = (result.gt_inds > 0).nonzero(as_tuple=True)[0]
+            matches.append((queries, result.gt_inds[queries] - 1))
+        return losses, matches
+
+    def predict_by_feat(self, cls_scores: Tensor,
+                        max_per_img: int) -> Tuple[Tensor, Tensor]:
+        """The top persons of every image, by mmdet's DETR scores.
+
+        mmdet's ``DETRHead._predict_by_feat_single`` (softmax without the
+        no-object logit, or sigmoid for focal-loss heads, then top-k of the
+        last decoder layer) batched over the images and returning the
+        query indices, which the crop needs; it is rewritten here because
+        mmdet's returns neither.
+
+        Args:
+            cls_scores (Tensor): ``[L, B, Q, C]`` logits.
+            max_per_img (int): persons kept per image.
+
+        Returns:
+            tuple: scores ``[B, P]`` and query indices ``[B, P]``.
+        """
+        logits = cls_scores[-1]
+        if self.bbox_head.loss_cls.use_sigmoid:
+            prob = logits.sigmoid()
+        else:
+            prob = logits.softmax(-1)[..., :-1]
+        prob = prob.max(-1)[0]  # one class: [B, Q, C] -> [B, Q]
+        return prob.topk(min(max_per_img, prob.size(1)), dim=1)
+
 
 @MODELS.register_module()
-class DETRPersonHead(DetrTransformerMixin, BaseModule):
+class DETRPersonHead(PersonHeadMixin, DetrTransformerMixin, BaseModule):
     """First stage of the PRTR cascade: a DETR person detector.
 
     "Pose Recognition with Cascade Transformers", Li et al., CVPR 2021.
@@ -53,15 +154,19 @@ class DETRPersonHead(DetrTransformerMixin, BaseModule):
         self._init_layers(transformer, positional_encoding)
         self.bbox_head = MODELS.build(
             dict(bbox_head, num_classes=1, embed_dims=embed_dims))
+        self._record_matches()
 
     def init_weights(self) -> None:
         super().init_weights()
         self._init_transformer_weights()
 
-    def forward(self, feat: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(self, feats: Union[Tensor,
+                                   Sequence[Tensor]]) -> Tuple[Tensor, Tensor]:
         """Person logits ``[L, B, Q, 2]`` (index 0 = person, 1 = no object)
         and boxes ``[L, B, Q, 4]`` (normalised ``cx, cy, w, h``) of every
-        decoder layer, from a feature map ``[B, C, H, W]``."""
+        decoder layer, from the last feature map ``[B, C, H, W]`` (or that
+        map alone)."""
+        feat = feats if isinstance(feats, Tensor) else feats[-1]
         return self.bbox_head(self.forward_transformer(feat))
 
     def loss_by_feat(self, all_cls_scores: Tensor, all_bbox_preds: Tensor,
@@ -71,30 +176,3 @@ class DETRPersonHead(DetrTransformerMixin, BaseModule):
         ``loss_cls``, ``loss_bbox``, ``loss_iou`` and ``d{i}.*``."""
         return self.bbox_head.loss_by_feat(all_cls_scores, all_bbox_preds,
                                            gt_instances, img_metas)
-
-    @torch.no_grad()
-    def assign(self, cls_scores: Tensor, bbox_preds: Tensor,
-               gt_instances: List[InstanceData],
-               img_metas: List[dict]) -> List[Tuple[Tensor, Tensor]]:
-        """Match queries to ground-truth persons with the loss's assigner.
-
-        Args:
-            cls_scores (Tensor): ``[B, Q, 2]`` logits of one decoder layer.
-            bbox_preds (Tensor): ``[B, Q, 4]`` normalised boxes.
-
-        Returns:
-            list[tuple[Tensor, Tensor]]: per image, the matched query
-            indices and the ground-truth index of each.
-        """
-        matches = []
-        for scores, boxes, gt, meta in zip(cls_scores, bbox_preds,
-                                           gt_instances, img_metas):
-            img_h, img_w = meta['img_shape']
-            factor = boxes.new_tensor([img_w, img_h, img_w, img_h])
-            pred = InstanceData(
-                scores=scores, bboxes=bbox_cxcywh_to_xyxy(boxes) * factor)
-            result = self.bbox_head.assigner.assign(
-                pred_instances=pred, gt_instances=gt, img_meta=meta)
-            queries = (result.gt_inds > 0).nonzero(as_tuple=True)[0]
-            matches.append((queries, result.gt_inds[queries] - 1))
-        return matches

@@ -12,6 +12,7 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmpose.registry import MODELS
 from torch import Tensor, nn
 
 
@@ -45,6 +46,7 @@ def image_to_crop(points: Tensor,
     return ((points - center) / size + expand / 2) / expand
 
 
+@MODELS.register_module()
 class SpatialTransformerCrop(nn.Module):
     """Differentiable crop of backbone features over person boxes.
 

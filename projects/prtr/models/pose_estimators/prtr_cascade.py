@@ -2,18 +2,18 @@
 """End-to-end PRTR: person DETR -> spatial-transformer crop -> keypoints."""
 from typing import List, Tuple
 
-import numpy as np
 import torch
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
+from mmdet.structures.bbox import bbox_xyxy_to_cxcywh
 from mmengine.structures import InstanceData
 from mmpose.models.pose_estimators import BottomupPoseEstimator
+from mmpose.models.utils.tta import flip_coordinates
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType, SampleList
 from torch import Tensor, nn
 
-from ..heads.prtr_head import hungarian_decode
-from ..layers.spatial_transformer_crop import (SpatialTransformerCrop,
-                                               crop_to_image)
+from ..heads.detr_person_head import boxes_to_pixels
+from ..layers.spatial_transformer_crop import crop_to_image
+from ..task_modules.linear_assignment import batched_linear_assignment
 
 
 def input_shape(meta: dict) -> Tuple[int, int]:
@@ -30,6 +30,19 @@ def input_shape(meta: dict) -> Tuple[int, int]:
     return tuple(meta['img_shape'][:2])
 
 
+def flip_canvas(inputs: Tensor, pad_scale: Tensor) -> Tensor:
+    """Mirror every image of ``[B, C, H, W]`` inputs within its canvas, the
+    top-left ``pad_scale`` ``[B, 2]`` (w, h) part of the batch tensor."""
+    if bool((pad_scale == 1).all()):
+        return inputs.flip(-1)
+    out = inputs.clone()
+    for b, (scale_w, scale_h) in enumerate(pad_scale.tolist()):
+        w = round(scale_w * inputs.size(-1))
+        h = round(scale_h * inputs.size(-2))
+        out[b, :, :h, :w] = inputs[b, :, :h, :w].flip(-1)
+    return out
+
+
 @MODELS.register_module()
 class PRTRCascade(BottomupPoseEstimator):
     """PRTR's end-to-end cascade, trained as one network.
@@ -38,8 +51,9 @@ class PRTRCascade(BottomupPoseEstimator):
     Sec. 3.2 (upstream released only an illustrative notebook). One backbone
     feeds both stages:
 
-    1. ``person_head`` (:class:`DETRPersonHead`): DETR person queries on the
-       last backbone level -> person logits and normalised boxes;
+    1. ``person_head`` (:class:`DETRPersonHead` on the last backbone level,
+       or :class:`DeformableDETRPersonHead` on several): person queries ->
+       person logits and normalised boxes;
     2. ``crop`` (:class:`SpatialTransformerCrop`): a fixed grid over 125 %
        of each person box, sampled from ``crop.in_levels`` of the backbone;
     3. ``head`` (:class:`CascadeKeypointHead`): PRTR's keypoint
@@ -52,14 +66,19 @@ class PRTRCascade(BottomupPoseEstimator):
     labelled joint go to the second stage, whose keypoint set loss
     (``kpt.loss_cls/loss_kpt``, ``kpt.d{i}.*``) is computed in
     image-normalised coordinates. Inference: the top ``test_cfg.max_persons``
-    persons by score, Hungarian per person on the K x N keypoint matrix.
+    persons by score (mmdet's DETR scores), Hungarian per person on the
+    K x N keypoint matrix; with ``test_cfg.flip_test`` the mirrored image
+    goes through both stages too, its persons are matched to the image's
+    (Hungarian on the distance of the boxes) and boxes, scores and
+    keypoints (joints swapped by ``flip_indices``) are averaged.
 
     Args:
         backbone (dict): backbone config (its outputs feed both stages).
         person_head (dict): :class:`DETRPersonHead` config.
         head (dict): the keypoint transformer, :class:`CascadeKeypointHead`
             config (also reachable as :attr:`keypoint_head`).
-        crop (dict): :class:`SpatialTransformerCrop` arguments.
+        crop (dict): crop config (type :class:`SpatialTransformerCrop` by
+            default).
         neck (dict, optional): neck config.
         train_cfg (dict, optional): ``crop_boxes``: the boxes the crop uses
             in training, ``'pred'`` (the matched queries' predicted boxes,
@@ -67,7 +86,8 @@ class PRTRCascade(BottomupPoseEstimator):
             ``max_kpt_persons``: cap on the persons per batch sent to the
             keypoint stage (default: all).
         test_cfg (dict, optional): ``max_persons`` (default 20) and
-            ``score_thr`` (default 0.0) of the kept persons.
+            ``score_thr`` (default 0.0) of the kept persons, ``flip_test``
+            (default False).
         data_preprocessor (dict, optional): data preprocessor config.
         init_cfg (dict, optional): initialisation config.
     """
@@ -82,9 +102,7 @@ class PRTRCascade(BottomupPoseEstimator):
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
-        crop = dict(crop)
-        crop.pop('type', None)
-        crop = SpatialTransformerCrop(**crop)
+        crop = MODELS.build(dict(dict(type='SpatialTransformerCrop'), **crop))
         # the keypoint transformer is mmpose's ``head`` of the estimator
         super().__init__(
             backbone=backbone,
@@ -109,9 +127,20 @@ class PRTRCascade(BottomupPoseEstimator):
 
     # -- shared pieces -----------------------------------------------------
     def _forward_persons(self, inputs: Tensor) -> Tuple:
+        """Backbone features and the person head's outputs (logits
+        ``[L, B, Q, C]``, boxes ``[L, B, Q, 4]``, then any extras)."""
         feats = self.extract_feat(inputs)
-        cls_scores, bbox_preds = self.person_head(feats[-1])
-        return feats, cls_scores, bbox_preds
+        return feats, self.person_head(feats)
+
+    def _top_persons(self, cls_scores: Tensor,
+                     bbox_preds: Tensor) -> Tuple[Tensor, Tensor]:
+        """Scores ``[B, P]`` and boxes ``[B, P, 4]`` of the top
+        ``test_cfg.max_persons`` persons of every image."""
+        scores, queries = self.person_head.predict_by_feat(
+            cls_scores, self.test_cfg.get('max_persons', 20))
+        boxes = bbox_preds[-1].gather(1,
+                                      queries.unsqueeze(-1).expand(-1, -1, 4))
+        return scores, boxes
 
     @staticmethod
     def _pad_scale(data_samples: SampleList, inputs: Tensor) -> Tensor:
@@ -132,84 +161,65 @@ class PRTRCascade(BottomupPoseEstimator):
         return cls_scores, crop_to_image(coords, boxes, self.crop.expand)
 
     def _forward(self, inputs: Tensor, data_samples: SampleList = None):
-        """Raw outputs (tensor mode): person logits and boxes of every
-        decoder layer, and the keypoint stage on the top person of each
-        image."""
-        feats, cls_scores, bbox_preds = self._forward_persons(inputs)
-        best = cls_scores[-1].softmax(-1)[..., 0].argmax(-1)  # [B]
-        batch_inds = torch.arange(inputs.size(0), device=inputs.device)
-        boxes = bbox_preds[-1][batch_inds, best]
-        kpt_cls, kpts = self._keypoints(feats, boxes, batch_inds,
-                                        inputs.new_ones(inputs.size(0), 2))
-        return cls_scores, bbox_preds, kpt_cls, kpts
+        """Raw outputs (tensor mode, used by export and FLOP counting):
+        person logits ``[L, B, Q, C]`` and boxes ``[L, B, Q, 4]`` of every
+        decoder layer, and the keypoint stage of the top
+        ``test_cfg.max_persons`` (P) persons of every image, logits
+        ``[L, B, P, N, K+1]`` and image-normalised coordinates
+        ``[L, B, P, N, 2]``."""
+        feats, outs = self._forward_persons(inputs)
+        cls_scores, bbox_preds = outs[:2]
+        _, boxes = self._top_persons(cls_scores, bbox_preds)
+        bs, num = boxes.shape[:2]
+        batch_inds = torch.arange(bs, device=inputs.device)
+        kpt_cls, kpts = self._keypoints(feats, boxes.flatten(0, 1),
+                                        batch_inds.repeat_interleave(num),
+                                        inputs.new_ones(bs, 2))
+        # [L, B*P, N, C] -> [L, B, P, N, C]
+        return (cls_scores, bbox_preds, kpt_cls.unflatten(1, (bs, num)),
+                kpts.unflatten(1, (bs, num)))
 
     # -- training ------------------------------------------------------------
-    def _gt_persons(self, data_samples: SampleList,
-                    device: torch.device) -> Tuple[List, List]:
-        """Ground-truth persons of each image in the input frame.
-
-        Crowd regions and boxes left with no area after augmentation are
-        dropped. Returns mmdet-style ``InstanceData(bboxes, labels)`` (pixel
-        ``xyxy``, label 0) with the image-normalised ``keypoints``
-        ``[n, K, 2]`` and ``keypoint_weights`` ``[n, K]`` (visibility), and
-        the image metas.
-        """
+    def _gt_persons(self, data_samples: SampleList) -> Tuple[List, List]:
+        """Ground-truth persons of each image (``gt_instance_labels``, made
+        by :class:`CascadeLabel` in the pipeline: ``bboxes``, ``labels``,
+        ``keypoint_labels``, ``keypoint_weights``) and the image metas with
+        ``img_shape`` set to the canvas, by which mmdet's DETR heads
+        normalise the boxes."""
         instances, metas = [], []
         for sample in data_samples:
-            # mmdet's DETRHead normalises boxes by the meta's img_shape
-            meta = dict(
-                sample.metainfo, img_shape=input_shape(sample.metainfo))
-            img_h, img_w = meta['img_shape']
-            gt = sample.gt_instances
-            bboxes = torch.as_tensor(
-                np.asarray(gt.bboxes, dtype=np.float32),
-                device=device).reshape(-1, 4)
-            kpts = torch.as_tensor(
-                np.asarray(gt.keypoints, dtype=np.float32), device=device)
-            vis = torch.as_tensor(
-                np.asarray(gt.keypoints_visible, dtype=np.float32),
-                device=device)
-            if kpts.numel() and kpts.size(1) != self.num_keypoints:
+            gt = sample.get('gt_instance_labels')
+            if gt is None or 'bboxes' not in gt:
                 raise ValueError(
-                    f'the data has {kpts.size(1)} keypoints per person but '
-                    f'the keypoint head has num_keypoints='
-                    f'{self.num_keypoints}: set '
+                    'PRTRCascade trains on person targets made in the data '
+                    "pipeline: add dict(type='FilterPersons') and "
+                    "dict(type='GenerateTarget', encoder=dict("
+                    "type='CascadeLabel')) before PackPoseInputs")
+            kpts = gt.keypoint_labels
+            if kpts.dim() != 3 or kpts.size(1) != self.num_keypoints:
+                raise ValueError(
+                    f'the data has {kpts.size(1) if kpts.dim() > 1 else 0} '
+                    'keypoints per person but the keypoint head has '
+                    f'num_keypoints={self.num_keypoints}: set '
                     'model.head.num_keypoints to the dataset\'s '
                     'keypoint count')
-            kpts = kpts.reshape(-1, self.num_keypoints, 2)
-            vis = vis.reshape(-1, self.num_keypoints)
-            bboxes[:, 0::2] = bboxes[:, 0::2].clamp(0, img_w)
-            bboxes[:, 1::2] = bboxes[:, 1::2].clamp(0, img_h)
-            keep = ((bboxes[:, 2] - bboxes[:, 0]) >= 1) & (
-                (bboxes[:, 3] - bboxes[:, 1]) >= 1)
-            crowd = meta.get('iscrowd', None)
-            if crowd is not None and len(crowd) == len(keep):
-                keep &= torch.as_tensor(np.asarray(crowd) == 0, device=device)
-            inside = ((kpts >= 0) &
-                      (kpts <= kpts.new_tensor([img_w, img_h]))).all(-1)
-            instances.append(
-                InstanceData(
-                    bboxes=bboxes[keep],
-                    labels=torch.zeros_like(keep[keep], dtype=torch.long),
-                    keypoints=kpts[keep] / kpts.new_tensor([img_w, img_h]),
-                    keypoint_weights=(vis[keep] > 0).float() * inside[keep]))
-            metas.append(meta)
+            instances.append(gt)
+            metas.append(
+                dict(sample.metainfo, img_shape=input_shape(sample.metainfo)))
         return instances, metas
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Person set loss + keypoint set loss of the matched persons."""
-        feats, cls_scores, bbox_preds = self._forward_persons(inputs)
-        gts, metas = self._gt_persons(data_samples, inputs.device)
-        losses = {
-            f'person.{k}': v
-            for k, v in self.person_head.loss_by_feat(cls_scores, bbox_preds,
-                                                      gts, metas).items()
-        }
+        feats, outs = self._forward_persons(inputs)
+        gts, metas = self._gt_persons(data_samples)
+        # the persons the loss matched on the last decoder layer
+        person_losses, matches = self.person_head.loss_and_match(
+            outs, gts, metas)
+        losses = {f'person.{k}': v for k, v in person_losses.items()}
 
-        # persons matched on the last decoder layer, with a labelled joint
+        # of those, the ones with a labelled joint go to the keypoint stage
+        bbox_preds = outs[1]
         batch_inds, boxes, gt_kpts, gt_weights = [], [], [], []
-        matches = self.person_head.assign(cls_scores[-1], bbox_preds[-1], gts,
-                                          metas)
         for b, ((queries, gt_inds), gt,
                 meta) in enumerate(zip(matches, gts, metas)):
             labelled = gt.keypoint_weights[gt_inds].sum(-1) > 0
@@ -222,7 +232,7 @@ class PRTRCascade(BottomupPoseEstimator):
             else:
                 boxes.append(bbox_preds[-1, b, queries])
             batch_inds.append(torch.full_like(gt_inds, b))
-            gt_kpts.append(gt.keypoints[gt_inds])
+            gt_kpts.append(gt.keypoint_labels[gt_inds])
             gt_weights.append(gt.keypoint_weights[gt_inds])
         boxes, batch_inds = torch.cat(boxes), torch.cat(batch_inds)
         gt_kpts, gt_weights = torch.cat(gt_kpts), torch.cat(gt_weights)
@@ -257,40 +267,85 @@ class PRTRCascade(BottomupPoseEstimator):
             ``[P, 4]`` (xyxy), ``bbox_scores`` ``[P]`` (person probability),
             ``keypoints`` ``[P, K, 2]`` and ``keypoint_scores`` ``[P, K]``.
         """
+        pad_scale = self._pad_scale(data_samples, inputs)
         if self.test_cfg.get('flip_test', False):
-            raise ValueError('PRTRCascade has no flip test: set '
-                             'model.test_cfg.flip_test=False')
-        max_persons = self.test_cfg.get('max_persons', 20)
-        score_thr = self.test_cfg.get('score_thr', 0.0)
-        feats, cls_scores, bbox_preds = self._forward_persons(inputs)
-        person_prob = cls_scores[-1].softmax(-1)[..., 0]  # [B, Q]
-        scores, queries = person_prob.topk(
-            min(max_persons, person_prob.size(1)), dim=1)  # [B, P]
-        keep = scores > score_thr
-        batch_inds = torch.arange(
-            inputs.size(0), device=inputs.device)[:, None].expand_as(queries)
-        batch_inds, queries = batch_inds[keep], queries[keep]
-        boxes = bbox_preds[-1][batch_inds, queries]  # [P, 4]
-        scores = scores[keep]
-        if len(boxes):
-            kpt_cls, kpts = self._keypoints(
-                feats, boxes, batch_inds,
-                self._pad_scale(data_samples, inputs))
-            coords, kpt_scores, _ = hungarian_decode(kpt_cls[-1], kpts[-1])
+            scores, boxes, kpts, kpt_scores = self._predict_flip(
+                inputs, data_samples, pad_scale)
         else:
-            coords = boxes.new_zeros(0, self.num_keypoints, 2)
-            kpt_scores = boxes.new_zeros(0, self.num_keypoints)
+            feats, outs = self._forward_persons(inputs)
+            scores, boxes = self._top_persons(*outs[:2])  # [B, P], [B, P, 4]
+            kpts, kpt_scores = self._decode_keypoints(feats, boxes, pad_scale)
+        return self._pack(data_samples, scores, boxes, kpts, kpt_scores)
 
+    def _decode_keypoints(self, feats: Tuple[Tensor], boxes: Tensor,
+                          pad_scale: Tensor) -> Tuple[Tensor, Tensor]:
+        """Decoded keypoints ``[B, P, K, 2]`` (image-normalised) and their
+        scores ``[B, P, K]`` of ``[B, P, 4]`` boxes."""
+        bs, num = boxes.shape[:2]
+        batch_inds = torch.arange(
+            bs, device=boxes.device).repeat_interleave(num)
+        kpt_cls, kpts = self._keypoints(feats, boxes.flatten(0, 1), batch_inds,
+                                        pad_scale)
+        coords, scores, _ = self.keypoint_head.predict_by_feat(kpt_cls, kpts)
+        return coords.unflatten(0, (bs, num)), scores.unflatten(0, (bs, num))
+
+    def _predict_flip(self, inputs: Tensor, data_samples: SampleList,
+                      pad_scale: Tensor) -> Tuple[Tensor, ...]:
+        """Both stages on the image and on its mirror (one batch), the
+        mirror's persons matched to the image's and averaged."""
+        bs = inputs.size(0)
+        flip_indices = data_samples[0].metainfo['flip_indices']
+        feats, outs = self._forward_persons(
+            torch.cat([inputs, flip_canvas(inputs, pad_scale)]))
+        scores, boxes = self._top_persons(*outs[:2])  # [2B, P], [2B, P, 4]
+        kpts, kpt_scores = self._decode_keypoints(feats, boxes,
+                                                  pad_scale.repeat(2, 1))
+        # the mirror's results in the image's frame: x -> 1 - x, joints
+        # swapped (no pixel shift, as PRTR's flip test)
+        mirror = boxes.new_tensor([-1., 1., 1., 1.])
+        boxes_f = boxes[bs:] * mirror + boxes.new_tensor([1., 0., 0., 0.])
+        kpts_f = flip_coordinates(kpts[bs:].flatten(0, 1).clone(),
+                                  flip_indices, False,
+                                  (1, 1)).unflatten(0, (bs, kpts.size(1)))
+        kpt_scores_f = kpt_scores[bs:][..., flip_indices]
+        # match the mirror's persons to the image's: Hungarian on the
+        # squared L2 distance of the boxes (L1 ties whenever the boxes of
+        # one pass all lie on one side of the other's: any matching costs
+        # the same then)
+        cost = torch.cdist(boxes[:bs].double(), boxes_f.double()).square()
+        match = torch.from_numpy(
+                batched_linear_assignment(cost.cpu().numpy())).to(boxes.device)
+
+        def pair_mean(x: Tensor, x_f: Tensor) -> Tensor:
+            index = match.reshape(*match.shape, *([1] * (x.dim() - 2)))
+            return (x[:bs] + x_f.gather(1, index.expand_as(x_f))) * 0.5
+
+        return (pair_mean(scores, scores[bs:]), pair_mean(boxes, boxes_f),
+                pair_mean(kpts, kpts_f), pair_mean(kpt_scores, kpt_scores_f))
+
+    def _pack(self, data_samples: SampleList, scores: Tensor, boxes: Tensor,
+              kpts: Tensor, kpt_scores: Tensor) -> SampleList:
+        """Persons above ``test_cfg.score_thr`` in canvas pixels, moved to
+        the host in one copy, into the data samples."""
+        bs, num = scores.shape
+        sizes = scores.new_tensor(
+            [input_shape(d.metainfo)[::-1] for d in data_samples])  # (w, h)
+        size = sizes[:, None].expand(-1, num, -1)
+        # [B, P, 1 + 4 + 2K + K]: score, box, keypoints, keypoint scores
+        table = torch.cat([
+            scores[..., None],
+            boxes_to_pixels(boxes, size),
+            (kpts * size[:, :, None]).flatten(2), kpt_scores
+        ], -1).cpu().numpy()
+        score_thr = self.test_cfg.get('score_thr', 0.0)
+        num_k = self.num_keypoints
         results = []
-        for b, sample in enumerate(data_samples):
-            img_h, img_w = input_shape(sample.metainfo)
-            sel = batch_inds == b
-            size = boxes.new_tensor([img_w, img_h])
-            xyxy = bbox_cxcywh_to_xyxy(boxes[sel]) * size.repeat(2)
+        for rows in table:
+            rows = rows[rows[:, 0] > score_thr]
             results.append(
                 InstanceData(
-                    bboxes=xyxy.cpu().numpy(),
-                    bbox_scores=scores[sel].cpu().numpy(),
-                    keypoints=(coords[sel] * size).cpu().numpy(),
-                    keypoint_scores=kpt_scores[sel].cpu().numpy()))
+                    bboxes=rows[:, 1:5],
+                    bbox_scores=rows[:, 0],
+                    keypoints=rows[:, 5:5 + 2 * num_k].reshape(-1, num_k, 2),
+                    keypoint_scores=rows[:, 5 + 2 * num_k:]))
         return self.add_pred_to_datasample(results, None, data_samples)

@@ -1,0 +1,3 @@
+from .filter_persons import FilterPersons
+
+__all__ = ['FilterPersons']
