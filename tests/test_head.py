@@ -1,26 +1,24 @@
+import numpy as np
 import pytest
 import torch
 from _tiny import tiny_head_cfg
-from mmengine.structures import InstanceData
 from mmpose.registry import MODELS
-from mmpose.structures import PoseDataSample
+from mmpose.testing import get_packed_inputs
 
 INPUT_SIZE = (48, 64)  # (w, h)
 
 
 def _samples(bs, num_keypoints, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    flip = list(range(num_keypoints))
-    flip[1], flip[2] = flip[2], flip[1]
-    samples = []
-    for _ in range(bs):
-        s = PoseDataSample(
-            metainfo=dict(flip_indices=flip, input_size=INPUT_SIZE))
-        s.gt_instance_labels = InstanceData(
-            keypoint_labels=torch.rand(1, num_keypoints, 2, generator=g),
-            keypoint_weights=torch.ones(1, num_keypoints))
-        samples.append(s)
-    return samples
+    """mmpose's fake top-down batch: one person per sample, normalised
+    regression labels, a random permutation as flip indices."""
+    np.random.seed(seed)  # get_packed_inputs draws from numpy's global RNG
+    return get_packed_inputs(
+        batch_size=bs,
+        num_keypoints=num_keypoints,
+        img_shape=INPUT_SIZE[::-1],
+        input_size=INPUT_SIZE,
+        with_heatmap=False,
+        with_simcc_label=False)['data_samples']
 
 
 @pytest.mark.parametrize('num_keypoints', [17, 14])
