@@ -2,6 +2,7 @@
 prediction), the keypoint decoding (the head's), tensor mode and the flip
 test."""
 import numpy as np
+import pytest
 import torch
 from test_cascade import build_cascade, make_batch
 
@@ -42,9 +43,14 @@ def test_keypoints_are_the_heads_decoding():
             res.pred_instances.keypoint_scores, scores.numpy(), atol=1e-6)
 
 
-def test_flip_test_gives_mirrored_predictions_for_a_mirrored_image():
+@pytest.mark.parametrize('deformable', [False, True])
+def test_flip_test_gives_mirrored_predictions_for_a_mirrored_image(deformable):
     from scipy.optimize import linear_sum_assignment
-    model = build_cascade().eval()
+    if deformable:
+        from test_cascade_deformable import build
+        model = build().eval()
+    else:
+        model = build_cascade().eval()
     model.test_cfg['flip_test'] = True
     model.test_cfg['max_persons'] = 6
     batch = make_batch(17, persons=(2, 2))
