@@ -121,6 +121,8 @@ def run_cli(main: Callable[[], None]) -> None:
     ``PRTR_DEBUG=1`` shows the traceback of every error.
     """
     prog = osp.basename(sys.argv[0])
+    json_files.clear()
+    _cfg_options.clear()
     try:
         main()
     except UserInputError as e:

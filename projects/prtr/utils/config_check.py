@@ -187,6 +187,7 @@ def _walk(node: Any, path: str, where: str) -> None:
                 problem = target.problem(str(key))
                 if problem:
                     reason, near = problem
+                    near = [_join(path, n) for n in near]
                     raise UserInputError(f'{where}: {_join(path, key)}: '
                                          f'{reason}{_nearest_text(near)}')
             _walk(value, _join(path, key), where)
