@@ -92,3 +92,14 @@ def test_flip_test_gives_mirrored_predictions_for_a_mirrored_image(deformable):
     cost = np.abs(a.keypoints[:, None] - mirrored[None]).sum((-1, -2))
     rows, cols = linear_sum_assignment(cost)
     assert cost[rows, cols].max() > 1
+
+
+def test_flip_test_without_flip_indices_names_them():
+    model = build_cascade().eval()
+    model.test_cfg['flip_test'] = True
+    batch = make_batch(17)
+    for s in batch['data_samples']:
+        del s.flip_indices
+    data = model.data_preprocessor(batch, training=False)
+    with pytest.raises(ValueError, match='flip_indices'):
+        model(**data, mode='predict')

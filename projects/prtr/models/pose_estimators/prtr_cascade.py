@@ -294,7 +294,11 @@ class PRTRCascade(BottomupPoseEstimator):
         """Both stages on the image and on its mirror (one batch), the
         mirror's persons matched to the image's and averaged."""
         bs = inputs.size(0)
-        flip_indices = data_samples[0].metainfo['flip_indices']
+        flip_indices = data_samples[0].metainfo.get('flip_indices')
+        if flip_indices is None:
+            raise ValueError(
+                'test_cfg.flip_test needs the dataset\'s flip_indices in '
+                'the data samples (PackPoseInputs meta_keys)')
         feats, outs = self._forward_persons(
             torch.cat([inputs, flip_canvas(inputs, pad_scale)]))
         scores, boxes = self._top_persons(*outs[:2])  # [2B, P], [2B, P, 4]
