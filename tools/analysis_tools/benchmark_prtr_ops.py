@@ -86,16 +86,20 @@ def official_set_loss(all_logits, all_coords, targets, weights, eos_coef=0.1):
     return losses
 
 
-def median_time(fn, repeats, device):
-    fn()  # warm-up
-    times = []
+def median_times(fns, repeats, device):
+    """Median seconds per call of each function, the calls interleaved
+    (one of each per round) so that a change in machine load hits all."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        if device != 'cpu':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            if device != 'cpu':
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def count_aten_ops(fn):
@@ -106,29 +110,31 @@ def count_aten_ops(fn):
     return sum(1 for e in prof.events() if e.name.startswith('aten::'))
 
 
-def make_inputs(device, batch_size=32, num_layers=6, num_queries=100,
+def make_inputs(device,
+                batch_size=32,
+                num_layers=6,
+                num_queries=100,
                 num_joints=17):
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(
         num_layers, batch_size, num_queries, num_joints + 1, generator=g)
     coords = torch.rand(num_layers, batch_size, num_queries, 2, generator=g)
     targets = torch.rand(batch_size, num_joints, 2, generator=g)
-    weights = (torch.rand(batch_size, num_joints, 1, generator=g) >
-               0.2).float()
+    weights = (torch.rand(batch_size, num_joints, 1, generator=g)
+               > 0.2).float()
     return [t.to(device) for t in (logits, coords, targets, weights)]
 
 
 def bench_assigner(head, repeats, device):
     logits, coords, targets, _ = make_inputs(device)
-    ours = median_time(
-        lambda: head.assigner.assign(logits, coords, targets), repeats,
-        device)
-    official = median_time(
-        lambda: [
-            official_matcher(lg, c, targets, targets.size(1))
-            for lg, c in zip(logits, coords)
-        ], repeats, device)
-    return ours, official
+    times = median_times(
+        dict(
+            ours=lambda: head.assigner.assign(logits, coords, targets),
+            official=lambda: [
+                official_matcher(lg, c, targets, targets.size(1))
+                for lg, c in zip(logits, coords)
+            ]), repeats, device)
+    return times['ours'], times['official']
 
 
 def bench_loss_path(head, repeats, device):
@@ -145,9 +151,11 @@ def bench_loss_path(head, repeats, device):
         sum(official_set_loss(logits, coords, targets,
                               weights).values()).backward()
 
+    fns = dict(ours=ours, official=official)
+    times = median_times(fns, repeats, device)
     return {
-        name: (median_time(fn, repeats, device), count_aten_ops(fn))
-        for name, fn in (('ours', ours), ('official', official))
+        name: (times[name], count_aten_ops(fn))
+        for name, fn in fns.items()
     }
 
 
@@ -165,9 +173,11 @@ def bench_head_step(head, repeats, device):
         cls, kpts = head(feats)
         sum(official_set_loss(cls, kpts, targets, weights).values()).backward()
 
+    fns = dict(ours=ours, official=official)
+    times = median_times(fns, repeats, device)
     return {
-        name: (median_time(fn, repeats, device), count_aten_ops(fn))
-        for name, fn in (('ours', ours), ('official', official))
+        name: (times[name], count_aten_ops(fn))
+        for name, fn in fns.items()
     }
 
 
