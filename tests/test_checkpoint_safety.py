@@ -1,11 +1,7 @@
-"""Issue 10: no checkpoint is ever lost, resume is exact.
-
-``AtomicCheckpointHook`` (prtr.engine) writes checkpoints atomically and
-saves the random generators; ``tools/train.py --resume`` skips a
-``last_checkpoint`` that names a missing or corrupt file. Run as a script
-(``python tests/test_checkpoint_safety.py``), this file measures the kill
-figures of docs/benchmarks.md for mmengine's hook and ours.
-"""
+"""Issue 10: no checkpoint is ever lost (``AtomicCheckpointHook``,
+``tools/train.py --resume`` fallback), resume is exact. As a script
+(``python tests/test_checkpoint_safety.py``): the kill figures of
+docs/benchmarks.md, mmengine's hook and ours."""
 import glob
 import json
 import os
@@ -14,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import List, Optional, Tuple
 
 import pytest
@@ -37,10 +34,9 @@ EVERY_ITER = SMALL + [
     'default_hooks.checkpoint.max_keep_ckpts=1'
 ]
 
+
 # --- (a) the hook in-process, with a toy model -------------------------------
-
-
-def _toy_runner(work_dir: str, hook: str, **hook_args):
+def _toy_runner(work_dir: str, hook: str, epochs=1, resume=False, **hook_args):
     from mmengine.model import BaseModel
     from mmengine.runner import Runner
 
@@ -62,7 +58,8 @@ def _toy_runner(work_dir: str, hook: str, **hook_args):
             collate_fn=dict(type='pseudo_collate'),
             batch_size=2),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-        train_cfg=dict(by_epoch=True, max_epochs=1),
+        train_cfg=dict(by_epoch=True, max_epochs=epochs),
+        resume=resume,
         default_hooks=dict(
             logger=None,
             checkpoint=dict(
@@ -121,6 +118,28 @@ def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch,
     ] == ['epoch_1.pth']
 
 
+def test_removal_cut_short_is_finished_on_resume(tmp_path, monkeypatch):
+    """Killed after the new checkpoint is in place but before the old one
+    is removed: both remain, and the resumed run removes the old one."""
+    import prtr.engine.hooks.atomic_checkpoint_hook as module
+    runner = _toy_runner(str(tmp_path), 'AtomicCheckpointHook')
+    runner.train()
+
+    def interrupt(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, 'remove_path', interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _checkpoint_hook(runner)._save_checkpoint(runner)  # epoch 2
+    monkeypatch.undo()
+    ckpts = [osp.join(str(tmp_path), f'epoch_{i}.pth') for i in (1, 2)]
+    assert all(osp.isfile(p) for p in ckpts)
+    assert open(osp.join(str(tmp_path), 'last_checkpoint')).read() == ckpts[1]
+    _toy_runner(str(tmp_path), 'AtomicCheckpointHook', 3, True).train()
+    assert not osp.exists(ckpts[0]) and not osp.exists(ckpts[1])
+    assert osp.isfile(osp.join(str(tmp_path), 'epoch_3.pth'))
+
+
 def test_interrupted_best_save_keeps_previous_best(tmp_path, monkeypatch):
     from mmengine.fileio.backends import LocalBackend
     runner = _toy_runner(
@@ -158,22 +177,18 @@ def test_find_resumable_checkpoint(tmp_path):
     with open(ckpts[2], 'r+b') as f:  # truncated newest checkpoint
         f.truncate(100)
     assert find_resumable_checkpoint(work) == ckpts[1]
-    os.remove(ckpts[2])
-    os.remove(ckpts[1])
+    [os.remove(p) for p in ckpts[1:]]
     assert find_resumable_checkpoint(work) == ckpts[0]
     os.remove(osp.join(work, 'last_checkpoint'))
     assert find_resumable_checkpoint(work) == ckpts[0]
-    with open(ckpts[0], 'wb') as f:
-        f.write(b'not a checkpoint')
+    open(ckpts[0], 'wb').close()  # empty: not a checkpoint
     with pytest.raises(UserInputError, match='no loadable checkpoint'):
         find_resumable_checkpoint(work)
 
 
 def test_train_resume_without_loadable_checkpoint_is_one_line(tmp_path):
-    with open(tmp_path / 'epoch_3.pth', 'wb') as f:
-        f.write(b'truncated')
-    with open(tmp_path / 'last_checkpoint', 'w') as f:
-        f.write(str(tmp_path / 'epoch_4.pth'))
+    (tmp_path / 'epoch_3.pth').write_bytes(b'truncated')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_4.pth'))
     proc = run([
         PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir',
         str(tmp_path), '--resume'
@@ -185,20 +200,13 @@ def test_train_resume_without_loadable_checkpoint_is_one_line(tmp_path):
 
 
 # --- (b) kill training while it saves ---------------------------------------
-
-
 def _train(work_dir: str, resume: bool, options: List[str]):
-    cmd = [
-        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir,
-        '--no-validate'
-    ] + (['--resume'] if resume else [])
-    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
     log = open(osp.join(work_dir, f'console-{time.time():.3f}.log'), 'w')
+    cmd = [PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir]
+    cmd += ['--no-validate'] + ['--resume'] * resume + ['--cfg-options']
+    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
     return subprocess.Popen(
-        cmd + ['--cfg-options'] + options,
-        cwd=ROOT,
-        env=env,
-        stdout=log,
+        cmd + options, cwd=ROOT, env=env, stdout=log,
         stderr=subprocess.STDOUT), log
 
 
@@ -228,13 +236,10 @@ def kill_while_saving(work_dir: str, sig: int, delay: float, atomic: bool,
     resume = osp.isfile(osp.join(work_dir, 'last_checkpoint'))
     seen = set(os.listdir(work_dir)) if atomic else set()
     proc, log = _train(work_dir, resume, options)
-    caught = False
-    deadline = time.time() + 120
-    while proc.poll() is None and time.time() < deadline:
-        if _saving(work_dir, atomic, seen):
-            caught = True
-            break
-        time.sleep(0.001)
+    caught, deadline = False, time.time() + 120
+    while not caught and proc.poll() is None and time.time() < deadline:
+        caught = _saving(work_dir, atomic, seen)
+        time.sleep(0.001 * (not caught))
     time.sleep(delay)
     proc.send_signal(sig)
     try:
@@ -253,8 +258,7 @@ def last_loadable(work_dir: str) -> Optional[str]:
     save_file = osp.join(work_dir, 'last_checkpoint')
     if not osp.isfile(save_file):
         return None
-    with open(save_file) as f:
-        path = f.read().strip()
+    path = Path(save_file).read_text().strip()
     return path if checkpoint_error(path) is None else None
 
 
@@ -269,8 +273,7 @@ def test_kill_while_saving_then_resume(tmp_path):
     kills = [(signal.SIGKILL, 0.0), (signal.SIGINT, 0.0),
              (signal.SIGKILL, 0.02), (signal.SIGINT, 0.04),
              (signal.SIGKILL, 0.08)]
-    expected = None  # the log line of a resume from the last checkpoint
-    left_tmp = 0
+    expected, left_tmp = None, 0  # expected: the log line of the resume
     for sig, delay in kills:
         caught, console = kill_while_saving(work, sig, delay, True, options)
         assert caught, console[-3000:]
@@ -298,18 +301,13 @@ def test_kill_while_saving_then_resume(tmp_path):
 
 
 # --- (c) resume is exact ----------------------------------------------------
-
-
 def _logged_losses(work_dir: str) -> List[Tuple[int, float]]:
-    losses = []
-    for path in sorted(
-            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        with open(path) as f:
-            for line in f:
-                entry = json.loads(line)
-                if 'loss' in entry:
-                    losses.append((entry['iter'], entry['loss']))
-    return losses
+    files = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    entries = [
+        json.loads(line) for path in sorted(files)
+        for line in Path(path).read_text().splitlines()
+    ]
+    return [(e['iter'], e['loss']) for e in entries if 'loss' in e]
 
 
 @pytest.mark.parametrize('workers', [0, 2])
@@ -324,15 +322,19 @@ def test_resume_is_bit_exact(tmp_path, workers):
         f'train_dataloader.persistent_workers={workers > 0}'
     ]
     straight, parts = str(tmp_path / 'straight'), str(tmp_path / 'parts')
-    for work_dir, epochs, resume in ((straight, 2, False), (parts, 1, False),
-                                     (parts, 2, True)):
-        proc = run([
-            PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir,
-            '--no-validate'
-        ] + (['--resume'] * resume) + ['--cfg-options'] + options +
-                   [f'train_cfg.max_epochs={epochs}'])
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'resumed epoch: 1, iter: 2' in proc.stdout + proc.stderr
+    [os.makedirs(d) for d in (straight, parts)]
+    runs = [  # the first two side by side (one thread each)
+        _train(straight, False, options + ['train_cfg.max_epochs=2']),
+        _train(parts, False, options + ['train_cfg.max_epochs=1'])
+    ]
+    runs.append(
+        _train(parts, True, options +
+               ['train_cfg.max_epochs=2']) if runs[1][0].wait(
+                   timeout=300) == 0 else runs[1])
+    for proc, log in runs:
+        log.close()
+        assert proc.wait(timeout=300) == 0, Path(log.name).read_text()[-3000:]
+    assert 'resumed epoch: 1, iter: 2' in Path(runs[2][1].name).read_text()
     a = torch.load(osp.join(straight, 'epoch_2.pth'), weights_only=True)
     b = torch.load(osp.join(parts, 'epoch_2.pth'), weights_only=True)
     assert a['state_dict'].keys() == b['state_dict'].keys()
@@ -349,8 +351,8 @@ def test_resume_is_bit_exact(tmp_path, workers):
 
 
 def _window(work_dir: str, seconds: float) -> List[float]:
-    """Poll a training run: how long (s) each time last_checkpoint named a
-    missing file, or a temporary checkpoint file existed."""
+    """How long (s) last_checkpoint named a missing file, or a temporary
+    checkpoint existed, each time."""
     spans, start, end = [], None, time.time() + seconds
     while time.time() < end:
         names = os.listdir(work_dir)
