@@ -109,15 +109,17 @@ class PeakMemory:
             self.hwm = False
 
     def stop(self) -> float:
-        """The peak since :meth:`start`, in MiB."""
+        """The peak since :meth:`start` above the baseline, in MiB (0 when
+        the process freed memory and never grew past the baseline)."""
         if self.cuda:
             torch.cuda.synchronize()
-            return (torch.cuda.max_memory_allocated() - self.base) / 2**20
+            return max(0.,
+                       (torch.cuda.max_memory_allocated() - self.base) / 2**20)
         if self.hwm:
             peak = _proc_status_kib('VmHWM')
         else:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return (peak - self.base) / 1024
+        return max(0., (peak - self.base) / 1024)
 
 
 def time_steps(steps: Sequence[Callable[[], object]],
