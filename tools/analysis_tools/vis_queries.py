@@ -41,10 +41,12 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', '..', 'projects'))
     import prtr  # noqa: F401
 
-import numpy as np
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from prtr.utils import (UserInputError, check_checkpoint, check_config_file,
-                        run_cli)
+import numpy as np
+from prtr_cli import check_checkpoint, check_config_file, run_cli
+
+from prtr.utils import UserInputError
 from prtr.visualization import (QueryVisualizer, load_person, query_points,
                                 run_model)
 

@@ -8,7 +8,3 @@ __all__ = [
     'UserInputError', 'check_cfg_options', 'check_config_keys',
     'check_num_keypoints'
 ]
-# the tools' helpers, until they move to tools/
-from .cli import (check_checkpoint, check_config_file,  # noqa: E402,F401
-                  check_data_files, check_pretrained, run_cli,
-                  setup_cpu_distributed)
