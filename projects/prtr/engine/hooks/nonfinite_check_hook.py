@@ -114,18 +114,21 @@ class NonFiniteCheckHook(Hook):
 
     def check_losses(self, losses: Dict[str, Any],
                      model: torch.nn.Module) -> None:
-        """Raise on a non-finite loss, after restoring the model's buffers.
+        """Raise on a non-finite loss (keys holding ``'loss'``, those
+        ``parse_losses`` sums), after restoring the model's buffers.
 
         Raises:
             NonFiniteError: A loss is NaN or infinite.
         """
         for name, value in losses.items():
+            if 'loss' not in name:  # logged only, as in parse_losses
+                continue
             values = value if isinstance(value, (list, tuple)) else [value]
             bad = [v for v in values if _non_finite(v)]
             if bad:
-                if self._buffers is not None:
+                with torch.no_grad():
                     for key, buf in model.named_buffers():
-                        if key in self._buffers:
+                        if key in (self._buffers or {}):
                             buf.copy_(self._buffers[key])
                 paths = _image_paths((self._batch or {}).get('data_samples'))
                 raise NonFiniteError(
