@@ -81,7 +81,6 @@ def test_keypoint_stage_gets_the_deformable_loss_matches(monkeypatch):
 
 
 def test_module_names_follow_mmdet_deformable_detr():
-    from mmdet.models.detectors import DeformableDETR  # noqa: F401
     keys = build().person_head.state_dict().keys()
     for prefix in ('neck.convs.0.conv.weight', 'neck.extra_convs.0.conv',
                    'encoder.layers.0.self_attn.sampling_offsets',
@@ -116,3 +115,16 @@ def test_coco_config_inherits_everything_but_the_person_stage():
         cls, boxes, kpt_cls, kpts = model(
             torch.rand(1, 3, 128, 128), None, mode='tensor')
     assert cls.shape == (6, 1, 300, 1) and kpts.shape == (6, 1, 20, 100, 2)
+
+
+def test_small_config_trains_with_the_tools(tmp_path):
+    from conftest import PYTHON
+    from test_cascade_tools import QUICK
+    from test_tools import run
+    proc = run([
+        PYTHON, 'tools/train.py', TINY, '--work-dir',
+        str(tmp_path), '--cfg-options', *QUICK,
+        'train_dataloader.dataset.indices=4'
+    ])
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    assert osp.isfile(tmp_path / 'epoch_1.pth')
