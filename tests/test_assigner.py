@@ -100,6 +100,16 @@ def test_batched_solver_rejects_more_rows_than_columns():
         batched_linear_assignment(np.zeros((1, 5, 3)))
 
 
+@pytest.mark.parametrize('value', [np.nan, np.inf])
+def test_batched_solver_names_non_finite_cost(value):
+    from prtr.models.task_modules import batched_linear_assignment
+    cost = np.random.RandomState(0).rand(3, 4, 6)
+    cost[2, 1, 5] = value
+    for solver in ('lapx', 'scipy'):
+        with pytest.raises(ValueError, match='problem 2, row 1, column 5'):
+            batched_linear_assignment(cost, solver)
+
+
 def test_class_cost_equals_mmdet_classification_cost():
     """KeypointClassCost is mmdet's ClassificationCost (labels 0..K-1),
     batched and joint-major."""

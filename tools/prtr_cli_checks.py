@@ -5,11 +5,12 @@ import json
 import os.path as osp
 import pickle
 import zipfile
-from typing import Any, Iterator, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import torch
 
 from prtr.utils import UserInputError
+from prtr.utils.config_check import dataset_cfgs
 
 # JSON files the running tool reads, to name the one at fault on the error
 # path (see prtr_cli.run_cli)
@@ -22,19 +23,6 @@ def check_config_file(path: str) -> None:
     """The config file exists."""
     if not osp.isfile(path):
         raise UserInputError(f'config file not found: {path}')
-
-
-def dataset_cfgs(dataset: Any) -> Iterator[dict]:
-    """Leaf dataset configs (through wrappers such as CombinedDataset)."""
-    if dataset is None:
-        return
-    if 'datasets' in dataset:
-        for d in dataset['datasets']:
-            yield from dataset_cfgs(d)
-    elif 'dataset' in dataset:
-        yield from dataset_cfgs(dataset['dataset'])
-    else:
-        yield dataset
 
 
 def load_json(path: str, what: str) -> Optional[Any]:

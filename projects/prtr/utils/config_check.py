@@ -20,7 +20,7 @@ These checks are usable by any OpenMMLab tool::
 """
 import difflib
 import inspect
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import UserInputError
 
@@ -290,15 +290,15 @@ def check_cfg_options(cfg: Any, options: Optional[dict]) -> None:
         raise UserInputError(f'--cfg-options: {merge_error}')
 
 
-def _dataset_cfgs(dataset: Any):
+def dataset_cfgs(dataset: Any) -> Iterator[dict]:
     """Leaf dataset configs (through wrappers such as CombinedDataset)."""
     if not dataset:
         return
     if 'datasets' in dataset:
         for d in dataset['datasets']:
-            yield from _dataset_cfgs(d)
+            yield from dataset_cfgs(d)
     elif 'dataset' in dataset:
-        yield from _dataset_cfgs(dataset['dataset'])
+        yield from dataset_cfgs(dataset['dataset'])
     else:
         yield dataset
 
@@ -348,7 +348,7 @@ def check_num_keypoints(cfg: Any,
     walk(cfg.get('model') or {}, 'model')
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
-        for ds in _dataset_cfgs(loader.get('dataset') if loader else None):
+        for ds in dataset_cfgs(loader.get('dataset') if loader else None):
             count = _dataset_num_keypoints(ds)
             for key, value in found:
                 if count is not None and value != count:

@@ -1,6 +1,5 @@
 # Copyright (c) prtr authors. All rights reserved.
 """Stop a step on non-finite inputs or losses before any state changes."""
-import copy
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -87,7 +86,9 @@ class NonFiniteCheckHook(Hook):
 
     def __init__(self, check_loss: bool = True) -> None:
         self.check_loss = check_loss
-        self._buffers: Optional[Dict[str, torch.Tensor]] = None
+        # the model's buffers and a copy of them before the current step
+        self._buffers: List[torch.Tensor] = []
+        self._saved: List[torch.Tensor] = []
         self._batch: Any = None
         self._where = ''
 
@@ -120,23 +121,29 @@ class NonFiniteCheckHook(Hook):
         Raises:
             NonFiniteError: A loss is NaN or infinite.
         """
-        for name, value in losses.items():
-            if 'loss' not in name:  # logged only, as in parse_losses
-                continue
-            values = value if isinstance(value, (list, tuple)) else [value]
-            bad = [v for v in values if _non_finite(v)]
-            if bad:
-                with torch.no_grad():
-                    for key, buf in model.named_buffers():
-                        if key in (self._buffers or {}):
-                            buf.copy_(self._buffers[key])
-                paths = _image_paths((self._batch or {}).get('data_samples'))
-                raise NonFiniteError(
-                    f'non-finite loss {name} ({_first_bad(bad[0])}) '
-                    f'{self._where} (images: {", ".join(paths) or "?"}); '
-                    'the step was stopped before backward: weights, '
-                    'optimizer and BatchNorm statistics are those before it '
-                    '(lower the learning rate or check these images)')
+        named = [
+            (name, v) for name, value in losses.items()
+            if 'loss' in name  # logged only, as in parse_losses
+            for v in (value if isinstance(value, (list, tuple)) else [value])
+            if isinstance(v, torch.Tensor)
+        ]
+        if not named:
+            return
+        # one host synchronisation for all the terms
+        sums = torch.stack([v.detach().float().sum() for _, v in named])
+        if bool(torch.isfinite(sums).all()):
+            return
+        name, bad = next((n, v) for n, v in named if _non_finite(v))
+        if self._saved:
+            with torch.no_grad():
+                torch._foreach_copy_(self._buffers, self._saved)
+        paths = _image_paths((self._batch or {}).get('data_samples'))
+        raise NonFiniteError(
+            f'non-finite loss {name} ({_first_bad(bad)}) {self._where} '
+            f'(images: {", ".join(paths) or "?"}); the step was stopped '
+            'before backward: weights, optimizer and BatchNorm statistics '
+            'are those before it (lower the learning rate or check these '
+            'images)')
 
     @staticmethod
     def _check_batch(data_batch: Any, when: str) -> None:
@@ -156,10 +163,17 @@ class NonFiniteCheckHook(Hook):
         self._check_batch(data_batch, f'training, {self._where}')
         self._batch = data_batch
         if self.check_loss:
-            self._buffers = {
-                key: copy.deepcopy(buf.detach())
-                for key, buf in self._model(runner).named_buffers()
-            }
+            # one multi-tensor copy per step, into storage kept across steps
+            buffers = [b.detach() for b in self._model(runner).buffers()]
+            with torch.no_grad():
+                if [b.shape for b in buffers] == [
+                        b.shape for b in self._saved
+                ] and all(a.device == b.device
+                          for a, b in zip(buffers, self._saved)):
+                    torch._foreach_copy_(self._saved, buffers)
+                else:
+                    self._saved = [b.clone() for b in buffers]
+            self._buffers = buffers
 
     def before_val_iter(self,
                         runner,
@@ -180,5 +194,5 @@ class NonFiniteCheckHook(Hook):
                          batch_idx: int,
                          data_batch: Any = None,
                          outputs: Any = None) -> None:
-        """Drop the batch and the buffers' copy."""
-        self._buffers = self._batch = None
+        """Drop the batch (the buffers' copy is reused next step)."""
+        self._batch = None

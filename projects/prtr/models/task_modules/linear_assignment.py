@@ -35,6 +35,14 @@ def batched_linear_assignment(cost: np.ndarray,
     if num_rows > num_cols:
         raise ValueError(f'cannot assign {num_rows} rows to {num_cols} '
                          'columns one-to-one')
+    if not np.isfinite(cost).all():
+        # lapx returns an arbitrary assignment on NaN, scipy a bare
+        # "cost matrix is infeasible": name the cause instead
+        bad = np.argwhere(~np.isfinite(cost))[0]
+        raise ValueError(
+            f'non-finite matching cost ({cost[tuple(bad)]} in problem '
+            f'{bad[0]}, row {bad[1]}, column {bad[2]}): the network output '
+            'holds NaN/inf, from non-finite inputs or diverged weights')
     if solver == 'auto':
         solver = 'scipy' if lapjvr_batch is None else 'lapx'
     cols = np.empty((num_problems, num_rows), dtype=np.int64)

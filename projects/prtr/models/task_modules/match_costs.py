@@ -6,7 +6,7 @@ Unlike mmdet's ``ClassificationCost`` / ``BBoxL1Cost`` (one image,
 dimensions and return the ``[K, N]`` layout the solver takes, so every
 decoder layer and image is costed in one expression with no transposed copy.
 """
-from typing import Optional, Union
+from typing import Optional
 
 import torch
 from mmdet.models.task_modules.assigners.match_cost import BaseMatchCost
@@ -22,9 +22,6 @@ class KeypointL1Cost(BaseMatchCost):
     Args:
         weight (float): Cost weight. Defaults to 1.
     """
-
-    def __init__(self, weight: Union[float, int] = 1.) -> None:
-        super().__init__(weight=weight)
 
     def __call__(self,
                  pred_instances: BaseDataElement,
@@ -58,9 +55,6 @@ class KeypointClassCost(BaseMatchCost):
     Args:
         weight (float): Cost weight. Defaults to 1.
     """
-
-    def __init__(self, weight: Union[float, int] = 1.) -> None:
-        super().__init__(weight=weight)
 
     def __call__(self,
                  pred_instances: BaseDataElement,
