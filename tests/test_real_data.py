@@ -114,13 +114,17 @@ CASCADE_CONFIG = osp.join(
 
 @pytest.mark.slow
 def test_cascade_learns_on_bundled_coco(tmp_path):
-    """The end-to-end cascade, trained from scratch for the small config's
-    300 epochs (600 iterations of 4 images) on the first 8 images of the
-    bundled sample and evaluated on them with its own person boxes: both
-    stages' losses fall, person-box AP and keypoint AP rise above their
-    start."""
+    """The end-to-end cascade, trained from scratch for 450 epochs (900
+    iterations of 4 images) on the first 8 images of the bundled sample and
+    evaluated on them with its own person boxes: both stages' losses fall,
+    person-box AP and keypoint AP rise above their start."""
     torch.set_num_threads(THREADS)
     cfg = Config.fromfile(CASCADE_CONFIG)
+    # keypoint AP on these 8 images, seed 0, 1 thread: 0.047 after 300
+    # epochs, 0.209 after 450 (the keypoint stage learns once the boxes are
+    # good); 2 threads sum in another order: 0.129 after 450
+    cfg.train_cfg.max_epochs = 450
+    cfg.param_scheduler[0].update(end=450, milestones=[420])
     start, end = _on_first_images(cfg, tmp_path, num_images=8)
     person = _epoch_means(cfg.work_dir, 'person.')
     kpt = _epoch_means(cfg.work_dir, 'kpt.')
@@ -135,8 +139,9 @@ def test_cascade_learns_on_bundled_coco(tmp_path):
     assert person[1] < 0.7 * person[0]
     assert kpt[1] < 0.7 * kpt[0]
     # from scratch, two minutes: clear gains (the initial weights score
-    # ~0; docs/benchmarks.md has the measured figures)
-    assert end['person/bbox_mAP'] > start['person/bbox_mAP'] + 0.05
-    assert end['person/bbox_mAP_50'] > start['person/bbox_mAP_50'] + 0.1
-    assert end['coco/AP'] > start['coco/AP'] + 0.03
-    assert end['coco/AP .5'] > start['coco/AP .5'] + 0.1
+    # ~0; about half the smaller of the 1- and 2-thread gains,
+    # docs/benchmarks.md)
+    assert end['person/bbox_mAP'] > start['person/bbox_mAP'] + 0.08
+    assert end['person/bbox_mAP_50'] > start['person/bbox_mAP_50'] + 0.18
+    assert end['coco/AP'] > start['coco/AP'] + 0.06
+    assert end['coco/AP .5'] > start['coco/AP .5'] + 0.15
