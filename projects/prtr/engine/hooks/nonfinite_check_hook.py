@@ -4,6 +4,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+from mmengine.dist import all_reduce, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
@@ -27,6 +28,27 @@ def _non_finite(value: Any) -> bool:
 def _first_bad(value: torch.Tensor) -> float:
     flat = value.detach().flatten()
     return float(flat[~torch.isfinite(flat)][0])
+
+
+def _ranks_flagged(flag: torch.Tensor) -> List[int]:
+    """The ranks whose ``flag`` (a bool scalar) is set; this process alone
+    when not distributed. Every rank calls it at the same point, so that a
+    failure on one rank stops all of them instead of leaving the others
+    waiting in the next collective (DDP's gradient all-reduce,
+    evaluation's result gathering)."""
+    world_size = get_world_size()
+    if world_size == 1:
+        return [0] if bool(flag) else []
+    flags = torch.zeros(world_size, device=flag.device)
+    flags[get_rank()] = flag.float()
+    all_reduce(flags)  # one collective, one host synchronisation
+    return [rank for rank, f in enumerate(flags.tolist()) if f]
+
+
+def _elsewhere(ranks: List[int], what: str) -> NonFiniteError:
+    return NonFiniteError(
+        f'{what} on rank {", ".join(map(str, ranks))} (its log names it); '
+        f'rank {get_rank()} stopped with it')
 
 
 def _image_paths(samples: Optional[Sequence]) -> List[str]:
@@ -76,6 +98,9 @@ class NonFiniteCheckHook(Hook):
     non-finite batch; a non-finite loss is caught before ``backward``, and
     the model's buffers (BatchNorm statistics) are restored to their
     values before the step. Weights and optimizer state are untouched.
+    In distributed runs the ranks agree first (one all-reduce of a flag per
+    check), so a failure on one rank stops every rank rather than leaving
+    the others waiting in DDP's gradient all-reduce.
 
     Args:
         check_loss (bool): Also check the losses of every training step.
@@ -129,14 +154,17 @@ class NonFiniteCheckHook(Hook):
         ]
         if not named:
             return
-        # one host synchronisation for all the terms
+        # one host synchronisation for all the terms (and all ranks)
         sums = torch.stack([v.detach().float().sum() for _, v in named])
-        if bool(torch.isfinite(sums).all()):
+        bad_ranks = _ranks_flagged(~torch.isfinite(sums).all())
+        if not bad_ranks:
             return
-        name, bad = next((n, v) for n, v in named if _non_finite(v))
         if self._saved:
             with torch.no_grad():
                 torch._foreach_copy_(self._buffers, self._saved)
+        if get_rank() not in bad_ranks:
+            raise _elsewhere(bad_ranks, f'non-finite loss {self._where}')
+        name, bad = next((n, v) for n, v in named if _non_finite(v))
         paths = _image_paths((self._batch or {}).get('data_samples'))
         raise NonFiniteError(
             f'non-finite loss {name} ({_first_bad(bad)}) {self._where} '
@@ -148,6 +176,9 @@ class NonFiniteCheckHook(Hook):
     @staticmethod
     def _check_batch(data_batch: Any, when: str) -> None:
         where = find_non_finite(data_batch)
+        bad_ranks = _ranks_flagged(torch.tensor(where is not None))
+        if bad_ranks and where is None:
+            raise _elsewhere(bad_ranks, f'non-finite batch ({when})')
         if where is not None:
             raise NonFiniteError(
                 f'{where} holds NaN or infinite values ({when}); the step '
