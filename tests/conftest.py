@@ -35,7 +35,7 @@ def trained(tmp_path_factory):
     ``(work_dir, checkpoint)``."""
     import os
 
-    from test_tools import QUICK, run
+    from _cli import QUICK, run
     work_dir = str(tmp_path_factory.mktemp('train'))
     proc = run([
         PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir,

@@ -9,25 +9,22 @@ status of the process is what is tested."""
 import copy
 import glob
 import hashlib
-import importlib.util
 import json
 import os
 import os.path as osp
 import shutil
-import sys
 
 import numpy as np
 import pytest
 import torch
+from _cli import QUICK, Foreign, call, one_line, run
 from conftest import DATA_ROOT, PYTHON, ROOT, TINY_CONFIG
-from test_tools import QUICK, run
 
 CASCADE = osp.join(ROOT, 'configs',
                    'prtr-cascade_res18-tiny_1xb4-300e_coco-mini-192x192.py')
 CONFIGS = {'topdown': TINY_CONFIG, 'cascade': CASCADE}
 ANN = osp.join(DATA_ROOT, 'annotations', 'person_keypoints_train2017.json')
 IMAGE = osp.join(DATA_ROOT, 'train2017', '000000000790.jpg')
-TOOLS = osp.join(ROOT, 'tools')
 FAST = QUICK + [
     'train_dataloader.batch_size=2', 'train_dataloader.dataset.indices=2'
 ]
@@ -36,52 +33,6 @@ TEST_FAST = [
     'test_dataloader.persistent_workers=False',
     'test_dataloader.dataset.indices=2'
 ]
-
-
-class Foreign:
-    """A type no checkpoint may hold."""
-
-
-def _tool(name):
-    if TOOLS not in sys.path:
-        sys.path.insert(0, TOOLS)
-    spec = importlib.util.spec_from_file_location(
-        f'_tool_{name}', osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def call(tool, argv, capsys, monkeypatch):
-    """``python tools/TOOL.py ARGV`` in-process: ``(status, stderr)``."""
-    from mmengine.logging import MMLogger
-    module = _tool(tool)
-    import prtr_cli
-
-    # the loggers of earlier calls write to capsys streams now closed
-    MMLogger._instance_dict.clear()
-    monkeypatch.setattr(sys, 'argv', [f'{tool}.py'] + list(argv))
-    capsys.readouterr()
-    try:
-        prtr_cli.run_cli(lambda: module.main(list(argv)))
-        status = 0
-    except SystemExit as e:  # sys.exit(message) prints it, exit status 1
-        status = e.code if isinstance(e.code, int) else 1
-        if isinstance(e.code, str):
-            print(e.code, file=sys.stderr)
-    err = capsys.readouterr().err
-    return status, err
-
-
-def one_line(status, err, *needles):
-    """Exit status 1, the last stderr line is the error, no traceback."""
-    assert status == 1, err[-3000:]
-    assert 'Traceback' not in err, err[-3000:]
-    last = err.strip().splitlines()[-1]
-    assert ': error: ' in last, err[-3000:]
-    for needle in needles:
-        assert needle in last, err[-3000:]
-    return last
 
 
 def digest(*roots):

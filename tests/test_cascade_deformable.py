@@ -118,9 +118,9 @@ def test_coco_config_inherits_everything_but_the_person_stage():
 
 
 def test_small_config_trains_with_the_tools(tmp_path):
+    from _cli import run
     from conftest import PYTHON
     from test_cascade_tools import QUICK
-    from test_tools import run
     proc = run([
         PYTHON, 'tools/train.py', TINY, '--work-dir',
         str(tmp_path), '--cfg-options', *QUICK,

@@ -7,8 +7,8 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from _cli import free_port, run
 from conftest import DATA_ROOT, PYTHON, ROOT
-from test_tools import _free_port, run
 
 CASCADE_CONFIG = osp.join(
     ROOT, 'configs', 'prtr-cascade_res18-tiny_1xb4-300e_coco-mini-192x192.py')
@@ -54,7 +54,7 @@ def test_dist_train_two_cpu_processes(tmp_path):
         'bash', 'tools/dist_train.sh', CASCADE_CONFIG, '2', '--work-dir',
         str(tmp_path), '--no-validate', '--cfg-options', *QUICK
     ],
-               env=dict(PYTHON=PYTHON, PORT=str(_free_port())))
+               env=dict(PYTHON=PYTHON, PORT=str(free_port())))
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-5000:])
     assert osp.isfile(tmp_path / 'epoch_1.pth')
 

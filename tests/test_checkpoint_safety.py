@@ -17,8 +17,8 @@ import pytest
 import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from _cli import run  # noqa: E402
 from conftest import PYTHON, ROOT, TINY_CONFIG  # noqa: E402
-from test_tools import run  # noqa: E402
 
 SMALL = [
     'train_dataloader.num_workers=0',

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from _cli import call, one_line, run
 from conftest import DATA_ROOT, PYTHON, TINY_CONFIG
-from test_tools import assert_one_line_error, run
 
 IMAGES = sorted(glob.glob(osp.join(DATA_ROOT, 'train2017', '*.jpg')))
 NUM_FRAMES, FRAME_W, FRAME_H = 4, 320, 240
@@ -109,9 +109,10 @@ def test_make_demo_video(video):
     assert np.abs(frames[1].astype(int) - first).mean() > 10
 
 
-def test_make_demo_video_bad_extension(tmp_path):
-    proc = run([PYTHON, 'tools/make_demo_video.py', str(tmp_path / 'v.gif')])
-    assert_one_line_error(proc, 'v.gif', '.mp4')
+def test_make_demo_video_bad_extension(tmp_path, capsys, monkeypatch):
+    one_line(
+        *call('make_demo_video', [str(tmp_path / 'v.gif')], capsys,
+              monkeypatch), 'v.gif', '.mp4')
 
 
 def make_inferencer(ckpt, det_config, det_weights=None):
@@ -234,15 +235,16 @@ def test_demo_tool_on_folder(trained, det_config, det_checkpoint, tmp_path):
                                   pred) > 0.9
 
 
-def test_demo_tool_missing_checkpoint(tmp_path):
+def test_demo_tool_missing_checkpoint(tmp_path, capsys, monkeypatch):
     missing = str(tmp_path / 'no_such.pth')
-    proc = run(
-        [PYTHON, 'tools/demo.py', TINY_CONFIG, missing, '--input', IMAGES[0]])
-    assert_one_line_error(proc, 'checkpoint not found', missing)
+    one_line(
+        *call('demo', [TINY_CONFIG, missing, '--input', IMAGES[0]], capsys,
+              monkeypatch), 'checkpoint not found', missing)
 
 
 @pytest.mark.parametrize('what', ['input', 'det-config', 'det-checkpoint'])
-def test_demo_tool_missing_paths(trained, det_config, tmp_path, what):
+def test_demo_tool_missing_paths(trained, det_config, tmp_path, what, capsys,
+                                 monkeypatch):
     _, ckpt = trained
     missing = str(tmp_path / f'no_such_{what}')
     args = dict(input=IMAGES[0], det_config=det_config)
@@ -250,24 +252,25 @@ def test_demo_tool_missing_paths(trained, det_config, tmp_path, what):
         args['input'] = missing
     elif what == 'det-config':
         args['det_config'] = missing
-    cmd = [
-        PYTHON, 'tools/demo.py', TINY_CONFIG, ckpt, '--input', args['input'],
-        '--det-config', args['det_config']
+    argv = [
+        TINY_CONFIG, ckpt, '--input', args['input'], '--det-config',
+        args['det_config']
     ]
     if what == 'det-checkpoint':
-        cmd += ['--det-checkpoint', missing]
-    proc = run(cmd)
+        argv += ['--det-checkpoint', missing]
     needle = {
         'input': 'input not found',
         'det-config': 'detector config file not found',
         'det-checkpoint': 'detector checkpoint not found'
     }[what]
-    assert_one_line_error(proc, needle, missing)
+    one_line(*call('demo', argv, capsys, monkeypatch), needle, missing)
 
 
-def test_demo_tool_unreadable_image(trained, tmp_path):
+def test_demo_tool_unreadable_image(trained, tmp_path, capsys, monkeypatch):
     _, ckpt = trained
     bad = tmp_path / 'broken.jpg'
     bad.write_bytes(b'not a jpeg')
-    proc = run([PYTHON, 'tools/demo.py', TINY_CONFIG, ckpt, '--input', bad])
-    assert_one_line_error(proc, 'cannot read image', str(bad))
+    one_line(
+        *call('demo', [TINY_CONFIG, ckpt, '--input',
+                       str(bad)], capsys, monkeypatch), 'cannot read image',
+        str(bad))

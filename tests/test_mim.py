@@ -13,8 +13,8 @@ import zipfile
 import numpy as np
 import pytest
 import yaml
+from _cli import QUICK
 from conftest import PYTHON, ROOT, TINY_CONFIG
-from test_tools import QUICK
 
 MIM = osp.join(osp.dirname(PYTHON), 'mim')
 TINY = osp.basename(TINY_CONFIG)

@@ -4,41 +4,11 @@ import glob
 import os
 import os.path as osp
 import shutil
-import subprocess
 
 import pytest
 import torch
-from conftest import DATA_ROOT, PYTHON, ROOT, TINY_CONFIG
-
-# a few iterations only: one epoch on 32 of the persons
-QUICK = [
-    'train_cfg.max_epochs=1', 'train_dataloader.num_workers=0',
-    'train_dataloader.persistent_workers=False',
-    'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-    'train_dataloader.batch_size=8', 'train_dataloader.dataset.indices=32'
-]
-
-
-def run(args, **kwargs):
-    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
-    env.update(kwargs.pop('env', {}))
-    return subprocess.run(
-        args,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=kwargs.pop('timeout', 900),
-        **kwargs)
-
-
-def assert_one_line_error(proc, *needles):
-    assert proc.returncode != 0
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    last = lines[-1]
-    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
-    for needle in needles:
-        assert needle in last, proc.stderr[-3000:]
+from _cli import QUICK, Foreign, call, free_port, one_line, run
+from conftest import DATA_ROOT, PYTHON, TINY_CONFIG
 
 
 def test_checkpoint_is_mmengine_not_plain_tensors(trained):
@@ -126,11 +96,7 @@ def test_test_tool_reports_coco_ap(trained, tmp_path):
     assert 0 <= metrics['coco/AP'] <= 1
 
 
-class Foreign:
-    pass
-
-
-def test_foreign_pickle_is_refused(trained, tmp_path):
+def test_foreign_pickle_is_refused(trained, tmp_path, capsys, monkeypatch):
     _, ckpt = trained
     state = torch.load(ckpt, weights_only=True)
     state['meta']['evil'] = Foreign()
@@ -138,58 +104,60 @@ def test_foreign_pickle_is_refused(trained, tmp_path):
     torch.save(state, bad)
     with pytest.raises(Exception, match='Weights only load failed'):
         torch.load(bad)  # torch's default, with prtr imported
-    proc = run([PYTHON, 'tools/test.py', TINY_CONFIG, str(bad)])
-    assert_one_line_error(proc, str(bad), 'refused')
+    one_line(*call('test', [TINY_CONFIG, str(bad)], capsys, monkeypatch),
+             str(bad), 'refused')
 
 
-def test_corrupt_checkpoint(trained, tmp_path):
+def test_corrupt_checkpoint(trained, tmp_path, capsys, monkeypatch):
     _, ckpt = trained
     bad = tmp_path / 'truncated.pth'
     bad.write_bytes(open(ckpt, 'rb').read()[:5000])
-    proc = run([PYTHON, 'tools/test.py', TINY_CONFIG, str(bad)])
-    assert_one_line_error(proc, str(bad), 'corrupt')
+    one_line(*call('test', [TINY_CONFIG, str(bad)], capsys, monkeypatch),
+             str(bad), 'corrupt')
 
 
-def test_missing_config():
-    proc = run([PYTHON, 'tools/train.py', 'configs/no_such_config.py'])
-    assert_one_line_error(proc, 'configs/no_such_config.py', 'not found')
+def test_missing_config(capsys, monkeypatch):
+    one_line(
+        *call('train', ['configs/no_such_config.py'], capsys, monkeypatch),
+        'configs/no_such_config.py', 'not found')
 
 
-def test_missing_annotations(tmp_path):
-    proc = run([
-        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir',
-        str(tmp_path / 'w'), '--cfg-options',
-        f'train_dataloader.dataset.data_root={tmp_path}/'
-    ])
-    assert_one_line_error(proc, 'person_keypoints_train2017.json', 'not found')
+def test_missing_annotations(tmp_path, capsys, monkeypatch):
+    one_line(
+        *call('train', [
+            TINY_CONFIG, '--work-dir',
+            str(tmp_path / 'w'), '--cfg-options',
+            f'train_dataloader.dataset.data_root={tmp_path}/'
+        ], capsys, monkeypatch), 'person_keypoints_train2017.json',
+        'not found')
 
 
-def test_malformed_annotations(tmp_path):
+def test_malformed_annotations(tmp_path, capsys, monkeypatch):
     root = tmp_path / 'data'
     (root / 'annotations').mkdir(parents=True)
     (root / 'annotations' /
      'person_keypoints_train2017.json').write_text('{"images": [')
-    proc = run([
-        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir',
-        str(tmp_path / 'w'), '--no-validate', '--cfg-options',
-        f'train_dataloader.dataset.data_root={root}/'
-    ])
-    assert_one_line_error(proc, 'person_keypoints_train2017.json')
+    one_line(
+        *call('train', [
+            TINY_CONFIG, '--work-dir',
+            str(tmp_path / 'w'), '--no-validate', '--cfg-options',
+            f'train_dataloader.dataset.data_root={root}/'
+        ], capsys, monkeypatch), 'person_keypoints_train2017.json')
 
 
-def test_unreadable_image(tmp_path):
+def test_unreadable_image(tmp_path, capsys, monkeypatch):
     root = tmp_path / 'data'
     shutil.copytree(DATA_ROOT, root)
     for jpg in glob.glob(str(root / 'train2017' / '*.jpg')):
         os.chmod(jpg, 0o644)
         with open(jpg, 'wb') as f:
             f.write(b'not a jpeg')
-    proc = run([
-        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir',
-        str(tmp_path / 'w'), '--no-validate', '--cfg-options',
-        f'train_dataloader.dataset.data_root={root}/', *QUICK
-    ])
-    assert_one_line_error(proc, '.jpg')
+    one_line(
+        *call('train', [
+            TINY_CONFIG, '--work-dir',
+            str(tmp_path / 'w'), '--no-validate', '--cfg-options',
+            f'train_dataloader.dataset.data_root={root}/', *QUICK
+        ], capsys, monkeypatch), '.jpg')
 
 
 RANK_HOOK = '''
@@ -219,13 +187,6 @@ class RankWeightsHook(Hook):
 '''
 
 
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def test_dist_train_two_cpu_processes(tmp_path):
     (tmp_path / 'rank_weights_hook.py').write_text(RANK_HOOK)
     cfg = tmp_path / 'dist_cfg.py'
@@ -244,7 +205,7 @@ custom_hooks = [
     ],
                env=dict(
                    PYTHON=PYTHON,
-                   PORT=str(_free_port()),
+                   PORT=str(free_port()),
                    PYTHONPATH=f'{tmp_path}:' +
                    os.environ.get('PYTHONPATH', '')))
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-5000:])
@@ -291,27 +252,13 @@ def test_mmpose_topdown_demo_with_mmdet_detector(trained, tmp_path):
     assert len(preds['instance_info'][0]['keypoints']) == 17
 
 
-def test_missing_pretrained_weights(tmp_path):
-    proc = run([
-        PYTHON, 'tools/train.py', 'configs/prtr_hrnet_w32.py', '--work-dir',
-        str(tmp_path), '--cfg-options',
-        f'train_dataloader.dataset.data_root={DATA_ROOT}/',
-        'train_dataloader.dataset.ann_file='
-        'annotations/person_keypoints_train2017.json', '--no-validate'
-    ])
-    assert_one_line_error(proc, 'checkpoints/hrnetv2_w32_imagenet_prtr.pth',
-                          'not found')
-
-
-def test_bad_config_value_says_where(tmp_path):
-    """A value a library module rejects (an assert in mmpose's ResNet) is
-    no bad input the tool can name: the traceback shows where, and the last
-    line names the --cfg-options the user set."""
-    proc = run([
-        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir',
-        str(tmp_path), '--cfg-options', 'model.backbone.num_stages=2'
-    ])
-    assert proc.returncode == 1
-    assert 'Traceback' in proc.stderr and 'resnet.py' in proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert 'model.backbone.num_stages=2' in last, proc.stderr[-3000:]
+def test_missing_pretrained_weights(tmp_path, capsys, monkeypatch):
+    one_line(
+        *call('train', [
+            'configs/prtr_hrnet_w32.py', '--work-dir',
+            str(tmp_path), '--cfg-options',
+            f'train_dataloader.dataset.data_root={DATA_ROOT}/',
+            'train_dataloader.dataset.ann_file='
+            'annotations/person_keypoints_train2017.json', '--no-validate'
+        ], capsys, monkeypatch), 'checkpoints/hrnetv2_w32_imagenet_prtr.pth',
+        'not found')

@@ -9,8 +9,8 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from _cli import assert_one_line_error, run
 from conftest import DATA_ROOT, PYTHON, ROOT, TINY_CONFIG
-from test_tools import assert_one_line_error, run
 
 TOOL = 'tools/analysis_tools/vis_queries.py'
 ANN_FILE = osp.join(DATA_ROOT, 'annotations',
