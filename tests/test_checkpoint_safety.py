@@ -262,6 +262,7 @@ def last_loadable(work_dir: str) -> Optional[str]:
     return path if checkpoint_error(path) is None else None
 
 
+@pytest.mark.slow
 def test_kill_while_saving_then_resume(tmp_path):
     """Five kills (SIGKILL and SIGINT) at staggered delays inside the save
     window: each time last_checkpoint names a loadable checkpoint, and the
@@ -310,7 +311,8 @@ def _logged_losses(work_dir: str) -> List[Tuple[int, float]]:
     return [(e['iter'], e['loss']) for e in entries if 'loss' in e]
 
 
-@pytest.mark.parametrize('workers', [0, 2])
+@pytest.mark.parametrize('workers',
+                         [0, pytest.param(2, marks=pytest.mark.slow)])
 def test_resume_is_bit_exact(tmp_path, workers):
     """2 epochs straight == 1 epoch + ``--resume`` to 2: weights,
     optimizer state, per-iteration losses and logged losses. 2 workers:

@@ -99,7 +99,8 @@ def test_small_config_learns_on_bundled_coco(tmp_path):
     print(f'\nsmall config on bundled COCO sample: loss {first:.3f} -> '
           f'{last:.3f}; coco/AP {start["coco/AP"]:.4f} -> '
           f'{end["coco/AP"]:.4f}, AP50 {start["coco/AP .5"]:.4f} -> '
-          f'{end["coco/AP .5"]:.4f}, AR {start["coco/AR"]:.4f} -> '
+          f'{end["coco/AP .5"]:.4f}, AP75 {start["coco/AP .75"]:.4f} -> '
+          f'{end["coco/AP .75"]:.4f}, AR {start["coco/AR"]:.4f} -> '
           f'{end["coco/AR"]:.4f}')
     assert last < 0.7 * first
     # from scratch, a minute: clear gains (the initial weights score 0
@@ -135,7 +136,9 @@ def test_cascade_learns_on_bundled_coco(tmp_path):
           f'{start["person/bbox_mAP_50"]:.4f} -> '
           f'{end["person/bbox_mAP_50"]:.4f}; coco/AP '
           f'{start["coco/AP"]:.4f} -> {end["coco/AP"]:.4f}, AP50 '
-          f'{start["coco/AP .5"]:.4f} -> {end["coco/AP .5"]:.4f}')
+          f'{start["coco/AP .5"]:.4f} -> {end["coco/AP .5"]:.4f}, AP75 '
+          f'{start["coco/AP .75"]:.4f} -> {end["coco/AP .75"]:.4f}, AR '
+          f'{start["coco/AR"]:.4f} -> {end["coco/AR"]:.4f}')
     assert person[1] < 0.7 * person[0]
     assert kpt[1] < 0.7 * kpt[0]
     # from scratch, two minutes: clear gains (the initial weights score
