@@ -1,11 +1,11 @@
 # A CPU-sized end-to-end PRTR cascade: trained on the bundled 55-image COCO
 # sample (data/coco_persons_mini) and evaluated on the same images; it shows
 # both stages learn, it is no benchmark (tests/test_real_data.py trains it on
-# 16 of the images). ResNet-18 of half width (base_channels 32) from scratch
-# (no weights can be downloaded here): the person transformer on its
-# stride-16 layer3, crops from layer1 + layer2; 2+2-layer transformers of
-# width 128, 20 person and 20 keypoint queries, a 192x192 canvas, flip as
-# the only augmentation.
+# 8 of the images, for 450 epochs). ResNet-18 of half width (base_channels
+# 32) from scratch (no weights can be downloaded here): the person
+# transformer on its stride-16 layer3, crops from layer1 + layer2; 2+2-layer
+# transformers of width 128, 20 person and 20 keypoint queries, a 192x192
+# canvas, flip as the only augmentation.
 _base_ = ['./prtr-cascade_res50_8xb4-150e_coco-640x640.py']
 
 train_cfg = dict(max_epochs=300, val_interval=100)
