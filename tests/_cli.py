@@ -73,6 +73,7 @@ def call(tool, argv, capsys, monkeypatch):
 
     # the loggers of earlier calls write to capsys streams now closed
     MMLogger._instance_dict.clear()
+    monkeypatch.chdir(ROOT)  # as ``run``: relative paths from the root
     monkeypatch.setattr(sys, 'argv', [f'{tool}.py'] + list(argv))
     capsys.readouterr()
     try:

@@ -71,6 +71,24 @@ def test_assigner_single_host_transfer(monkeypatch):
     assert calls == [(48, 17, 20)]
 
 
+def test_assigner_on_non_finite_predictions():
+    """NaN predictions (diverged weights) still get a one-to-one
+    assignment, so the loss turns NaN and NonFiniteCheckHook, not the
+    solver, stops the step; finite problems keep their optimum."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 2, 6, 5, generator=g)
+    coords = torch.rand(2, 2, 6, 2, generator=g)
+    gt = torch.rand(2, 4, 2, generator=g)
+    clean = KeypointHungarianAssigner().assign(logits, coords, gt)
+    logits[1, 0, 2] = float('nan')
+    coords[0, 1, 3, 0] = float('inf')
+    assigned = KeypointHungarianAssigner().assign(logits, coords, gt)
+    for layer, img in itertools.product(range(2), range(2)):
+        assert len(set(assigned[layer, img].tolist())) == 4
+    assert torch.equal(assigned[0, 0], clean[0, 0])
+    assert torch.equal(assigned[1, 1], clean[1, 1])
+
+
 def _total(cost, cols):
     """Summed cost of each problem's assignment (rows -> cols)."""
     return np.take_along_axis(cost, cols[..., None], 2).sum((1, 2))

@@ -111,7 +111,8 @@ class NonFiniteCheckHook(Hook):
 
     def __init__(self, check_loss: bool = True) -> None:
         self.check_loss = check_loss
-        # the model's buffers and a copy of them before the current step
+        # the model's buffers during a step (empty between steps) and a
+        # copy of them from before it
         self._buffers: List[torch.Tensor] = []
         self._saved: List[torch.Tensor] = []
         self._batch: Any = None
@@ -159,12 +160,14 @@ class NonFiniteCheckHook(Hook):
         bad_ranks = _ranks_flagged(~torch.isfinite(sums).all())
         if not bad_ranks:
             return
-        if self._saved:
+        if self._buffers:  # a step of this hook's runner is under way
             with torch.no_grad():
                 torch._foreach_copy_(self._buffers, self._saved)
         if get_rank() not in bad_ranks:
             raise _elsewhere(bad_ranks, f'non-finite loss {self._where}')
-        name, bad = next((n, v) for n, v in named if _non_finite(v))
+        # every term finite but their sum overflowed float32: name the sum
+        name, bad = next(((n, v) for n, v in named if _non_finite(v)),
+                         ('sum', sums))
         paths = _image_paths((self._batch or {}).get('data_samples'))
         raise NonFiniteError(
             f'non-finite loss {name} ({_first_bad(bad)}) {self._where} '
@@ -174,9 +177,12 @@ class NonFiniteCheckHook(Hook):
             'images)')
 
     @staticmethod
-    def _check_batch(data_batch: Any, when: str) -> None:
+    def _check_batch(data_batch: Any, when: str, agree: bool) -> None:
         where = find_non_finite(data_batch)
-        bad_ranks = _ranks_flagged(torch.tensor(where is not None))
+        # training: every rank runs the same iterations; validation and
+        # test (DefaultSampler(round_up=False)) may not, so no collective
+        bad_ranks = _ranks_flagged(torch.tensor(where is not None)) \
+            if agree else []
         if bad_ranks and where is None:
             raise _elsewhere(bad_ranks, f'non-finite batch ({when})')
         if where is not None:
@@ -191,16 +197,15 @@ class NonFiniteCheckHook(Hook):
         """Check the batch; keep the buffers for a loss failure."""
         self._where = (f'at epoch {runner.epoch + 1} iteration '
                        f'{runner.iter + 1}')
-        self._check_batch(data_batch, f'training, {self._where}')
+        self._check_batch(data_batch, f'training, {self._where}', True)
         self._batch = data_batch
         if self.check_loss:
             # one multi-tensor copy per step, into storage kept across steps
             buffers = [b.detach() for b in self._model(runner).buffers()]
+            layout = [(b.shape, b.dtype, b.device) for b in buffers]
             with torch.no_grad():
-                if [b.shape for b in buffers] == [
-                        b.shape for b in self._saved
-                ] and all(a.device == b.device
-                          for a, b in zip(buffers, self._saved)):
+                if layout == [(b.shape, b.dtype, b.device)
+                              for b in self._saved]:
                     torch._foreach_copy_(self._saved, buffers)
                 else:
                     self._saved = [b.clone() for b in buffers]
@@ -211,19 +216,22 @@ class NonFiniteCheckHook(Hook):
                         batch_idx: int,
                         data_batch: Any = None) -> None:
         """Check the batch."""
-        self._check_batch(data_batch, f'validation batch {batch_idx + 1}')
+        self._check_batch(data_batch, f'validation batch {batch_idx + 1}',
+                          False)
 
     def before_test_iter(self,
                          runner,
                          batch_idx: int,
                          data_batch: Any = None) -> None:
         """Check the batch."""
-        self._check_batch(data_batch, f'test batch {batch_idx + 1}')
+        self._check_batch(data_batch, f'test batch {batch_idx + 1}', False)
 
     def after_train_iter(self,
                          runner,
                          batch_idx: int,
                          data_batch: Any = None,
                          outputs: Any = None) -> None:
-        """Drop the batch (the buffers' copy is reused next step)."""
+        """Drop the batch; the step is over (the buffers' copy is kept as
+        storage for the next step's)."""
         self._batch = None
+        self._buffers = []

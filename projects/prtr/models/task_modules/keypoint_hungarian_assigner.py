@@ -2,6 +2,7 @@
 """Hungarian assignment of PRTR's keypoint queries to joints."""
 from typing import List, Optional, Union
 
+import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
 from mmpose.registry import TASK_UTILS
@@ -104,6 +105,11 @@ class KeypointHungarianAssigner:
         # [*, B, K, N] -> [P, K, N]; the one host transfer of the step.
         # float(): under AMP the costs may be half precision (no numpy type)
         cost = cost.reshape(-1, num_joints, num_queries).float().cpu().numpy()
+        if not np.isfinite(cost).all():
+            # NaN/inf predictions (diverged weights): any assignment does;
+            # the loss is then non-finite and NonFiniteCheckHook stops the
+            # step with the state of before it
+            cost = np.nan_to_num(cost, nan=0., posinf=0., neginf=0.)
         assigned = torch.from_numpy(
             batched_linear_assignment(cost, self.solver))
         assigned = assigned.reshape(*lead, num_joints).to(cls_scores.device)
