@@ -39,6 +39,7 @@ and ``--out``), the ratios PRTR / baseline and a PNG bar chart of those
 ratios (``--chart``).
 """
 import argparse
+import dataclasses
 import json
 import os
 import os.path as osp
@@ -188,28 +189,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def settings_of(args: argparse.Namespace) -> BenchmarkSettings:
-    """The benchmark settings of parsed options."""
-    return BenchmarkSettings(
+    """The benchmark settings of parsed options (an option per field)."""
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(BenchmarkSettings)
+        if hasattr(args, f.name)
+    }
+    values.update(
         pairs=args.pair,
         root=ROOT,
-        device=args.device,
-        amp=args.amp,
-        batch_sizes=args.batch_sizes,
-        train_batch=args.train_batch,
-        repeats=args.repeats,
-        min_repeats=args.min_repeats,
-        time_limit=args.time_limit,
-        warmup=args.warmup,
-        interleave=args.interleave,
-        flip_test=args.flip_test,
-        input_size=tuple(args.input_size) if args.input_size else None,
-        threads=args.threads,
-        cfg_options=args.cfg_options,
-        data_root=args.data_root,
-        ann_file=args.ann_file,
-        img_prefix=args.img_prefix,
-        bbox_file=args.bbox_file,
-        checkpoints=args.checkpoints)
+        input_size=tuple(args.input_size) if args.input_size else None)
+    return BenchmarkSettings(**values)
 
 
 def main(argv: Optional[List[str]] = None, run_job=None) -> dict:
