@@ -2,11 +2,11 @@
 one repeat, batch 1, the small PRTR config against mmpose's SimpleBaseline
 at the same 96x128 input, jobs run in this process (one job in a fresh
 process, as the tool runs them all)."""
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
+from _cli import tool_module
 from conftest import ROOT, TINY_CONFIG
 
 BASELINE = osp.join(ROOT, 'configs', 'baselines',
@@ -14,11 +14,7 @@ BASELINE = osp.join(ROOT, 'configs', 'baselines',
 
 
 def load_tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py')
-    spec = importlib.util.spec_from_file_location('benchmark_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return tool_module('analysis_tools/benchmark')
 
 
 def test_baseline_configs_come_from_mmpose():

@@ -80,7 +80,6 @@ def test_input_size_agrees_everywhere(config):
     assert [tuple(e['input_size']) for e in encoders] == [size]
     assert cfg.default_scope == 'mmpose'
     assert 'prtr' in cfg.custom_imports['imports']
-    assert architecture(config) in {architecture(a) for a in ARCHITECTURES}
 
 
 @pytest.mark.parametrize('config', ARCHITECTURES)

@@ -4,20 +4,14 @@ waiting in the next collective (DDP's gradient all-reduce)."""
 import datetime
 import json
 import os.path as osp
-import socket
 from types import SimpleNamespace
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from _cli import free_port
 
 BAD_RANK = 1
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
@@ -53,7 +47,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
 
 def test_nan_on_one_rank_stops_every_rank(tmp_path):
     context = mp.spawn(
-        _worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=False)
+        _worker, args=(free_port(), str(tmp_path)), nprocs=2, join=False)
     for _ in range(120):  # a rank left waiting would hit gloo's timeout
         if context.join(timeout=1):
             break

@@ -1,6 +1,7 @@
 """Slow real-data checks: the small two-stage and cascade configs, trained
-from scratch for about a minute (two-stage) and a few minutes (cascade) on
-the first 16 images of the bundled COCO sample and evaluated on them, lower
+from scratch for under a minute (two-stage, the first 16 images of the
+bundled COCO sample) and two minutes (cascade, the first 8) and evaluated
+on those images, lower
 their losses and raise COCO AP (mmpose CocoMetric) above the value of their
 initial weights. Figures: docs/benchmarks.md."""
 import json
@@ -121,9 +122,9 @@ def test_cascade_learns_on_bundled_coco(tmp_path):
     person-box AP and keypoint AP rise above their start."""
     torch.set_num_threads(THREADS)
     cfg = Config.fromfile(CASCADE_CONFIG)
-    # keypoint AP on these 8 images, seed 0, 1 thread: 0.047 after 300
-    # epochs, 0.209 after 450 (the keypoint stage learns once the boxes are
-    # good); 2 threads sum in another order: 0.129 after 450
+    # keypoint AP on these 8 images, seed 0, 2 threads: 0.047 after 300
+    # epochs, 0.129 after 450 (the keypoint stage learns once the boxes are
+    # good); 1 thread sums in another order: 0.209 after 450
     cfg.train_cfg.max_epochs = 450
     cfg.param_scheduler[0].update(end=450, milestones=[420])
     start, end = _on_first_images(cfg, tmp_path, num_images=8)

@@ -2,15 +2,14 @@
 point and the K x N probability matrix of one person, from the session's
 trained checkpoint (the tool's main in this process; one run as a command,
 for its one-line error)."""
-import importlib.util
 import json
 import os.path as osp
 
 import numpy as np
 import pytest
 import torch
-from _cli import assert_one_line_error, run
-from conftest import DATA_ROOT, PYTHON, ROOT, TINY_CONFIG
+from _cli import assert_one_line_error, run, tool_module
+from conftest import DATA_ROOT, PYTHON, TINY_CONFIG
 
 TOOL = 'tools/analysis_tools/vis_queries.py'
 ANN_FILE = osp.join(DATA_ROOT, 'annotations',
@@ -20,11 +19,7 @@ IMG = osp.join(DATA_ROOT, 'train2017', '000000000790.jpg')
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('vis_queries_tool',
-                                                  osp.join(ROOT, TOOL))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return tool_module('analysis_tools/vis_queries')
 
 
 def people():
