@@ -31,8 +31,6 @@ class PRTRLabel(RegressionLabel):
         zero_out_of_crop (bool): zero the weight of joints outside the crop.
     """
 
-    support_batch_decoding = True
-
     def __init__(self,
                  input_size: Tuple[int, int],
                  zero_out_of_crop: bool = False) -> None:

@@ -40,7 +40,7 @@ def boxes_to_pixels(boxes: Tensor, size: Tensor) -> Tensor:
     """Normalised ``(cx, cy, w, h)`` ``[..., 4]`` -> pixel ``xyxy`` clipped
     to the image, as mmdet's ``DETRHead._predict_by_feat_single`` (without
     rescaling); ``size`` ``[..., 2]`` is ``(w, h)``."""
-    size = size.repeat_interleave(2, -1)[..., [0, 2, 1, 3]]  # (w, h, w, h)
+    size = torch.cat([size, size], -1)  # (w, h, w, h)
     xyxy = bbox_cxcywh_to_xyxy(boxes) * size
     return torch.minimum(xyxy.clamp(min=0), size)
 
@@ -168,11 +168,3 @@ class DETRPersonHead(PersonHeadMixin, DetrTransformerMixin, BaseModule):
         map alone)."""
         feat = feats if isinstance(feats, Tensor) else feats[-1]
         return self.bbox_head(self.forward_transformer(feat))
-
-    def loss_by_feat(self, all_cls_scores: Tensor, all_bbox_preds: Tensor,
-                     gt_instances: List[InstanceData],
-                     img_metas: List[dict]) -> Dict[str, Tensor]:
-        """DETR's set loss on every decoder layer (mmdet ``DETRHead``):
-        ``loss_cls``, ``loss_bbox``, ``loss_iou`` and ``d{i}.*``."""
-        return self.bbox_head.loss_by_feat(all_cls_scores, all_bbox_preds,
-                                           gt_instances, img_metas)

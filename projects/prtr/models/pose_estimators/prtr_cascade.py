@@ -217,13 +217,10 @@ class PRTRCascade(BottomupPoseEstimator):
             outs, gts, metas)
         losses = {f'person.{k}': v for k, v in person_losses.items()}
 
-        # of those, the ones with a labelled joint go to the keypoint stage
         bbox_preds = outs[1]
         batch_inds, boxes, gt_kpts, gt_weights = [], [], [], []
         for b, ((queries, gt_inds), gt,
                 meta) in enumerate(zip(matches, gts, metas)):
-            labelled = gt.keypoint_weights[gt_inds].sum(-1) > 0
-            queries, gt_inds = queries[labelled], gt_inds[labelled]
             if self.train_cfg.get('crop_boxes', 'pred') == 'gt':
                 img_h, img_w = meta['img_shape']
                 boxes.append(
@@ -236,6 +233,11 @@ class PRTRCascade(BottomupPoseEstimator):
             gt_weights.append(gt.keypoint_weights[gt_inds])
         boxes, batch_inds = torch.cat(boxes), torch.cat(batch_inds)
         gt_kpts, gt_weights = torch.cat(gt_kpts), torch.cat(gt_weights)
+        # of those, the ones with a labelled joint go to the keypoint stage
+        # (one mask for the batch: one host sync, not one per image)
+        labelled = gt_weights.sum(-1) > 0
+        boxes, batch_inds = boxes[labelled], batch_inds[labelled]
+        gt_kpts, gt_weights = gt_kpts[labelled], gt_weights[labelled]
         limit = self.train_cfg.get('max_kpt_persons', None)
         if limit is not None and len(boxes) > limit:
             keep = torch.randperm(len(boxes), device=boxes.device)[:limit]

@@ -71,7 +71,7 @@ class KeypointHungarianAssigner:
         costs = [
             c(pred_instances=pred, gt_instances=gt) for c in self.match_costs
         ]
-        return sum(costs[1:], costs[0])
+        return sum(costs)
 
     @torch.no_grad()
     def assign(self,
