@@ -40,8 +40,6 @@ ratios (``--chart``).
 """
 import argparse
 import dataclasses
-import json
-import os
 import os.path as osp
 import sys
 import warnings
@@ -57,8 +55,10 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(ROOT, 'projects'))
     import prtr  # noqa: F401
 
+import mmengine
 import torch
 from mmengine.config import DictAction
+from mmengine.utils import mkdir_or_exist
 
 from prtr.benchmarking import (DEFAULT_PAIRS, BenchmarkSettings, draw_chart,
                                render_report, run_benchmark)
@@ -223,14 +223,13 @@ def main(argv: Optional[List[str]] = None, run_job=None) -> dict:
     report = render_report(settings, out['results'], out['meta'])
     print(report)
     for path in (args.out, args.chart, args.json):
-        if path and osp.dirname(path):
-            os.makedirs(osp.dirname(path), exist_ok=True)
+        if path:
+            mkdir_or_exist(osp.dirname(path))  # '' (this folder): nothing
     with open(args.out, 'w') as f:
         f.write(report)
     draw_chart(settings, out['results'], out['meta'], args.chart)
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(out, f, indent=1)
+        mmengine.dump(out, args.json, indent=1)
     print(f'report: {args.out}, chart: {args.chart}', file=sys.stderr)
     return out
 

@@ -105,13 +105,14 @@ def plan_jobs(s: BenchmarkSettings) -> List[dict]:
             for c in s.models
         ]
     for c in s.models if s.ann_file else []:
-        if s.checkpoint_for(c):
+        checkpoint = s.checkpoint_for(c)
+        if checkpoint:
             jobs.append(
                 dict(
                     common,
                     phase='ap',
                     configs=[c],
-                    checkpoint=s.checkpoint_for(c),
+                    checkpoint=checkpoint,
                     data_root=s.data_root,
                     ann_file=s.ann_file,
                     img_prefix=s.img_prefix,

@@ -58,8 +58,8 @@ class _Target:
             return None
         if not self.strict and key in self.hints:
             return None  # an argument **kwargs passes on to a base class
-        near = difflib.get_close_matches(key, sorted(self.hints), 3, 0.6)
         if self.strict:
+            near = difflib.get_close_matches(key, sorted(self.hints), 3, 0.6)
             return f'{self.name} takes no argument {key!r}', near
         # **kwargs: flag a near-miss of a named argument only
         close = difflib.get_close_matches(key, sorted(self.hints), 3, 0.8)
@@ -274,13 +274,13 @@ def check_cfg_options(cfg: Any, options: Optional[dict]) -> None:
     if not options:
         return
     from mmengine.config import Config
-    merged = Config(cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg))
+    before = cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg)
+    merged = Config(before)  # a copy: merging leaves ``before`` as it is
     try:
         merged.merge_from_dict(options)
         merge_error = None
     except Exception as e:  # noqa: BLE001  (reported below, in one line)
         merged, merge_error = cfg, e
-    before = cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg)
     after = merged.to_dict() if hasattr(merged, 'to_dict') else dict(merged)
     for key in options:
         problem = _option_problem(before, after, key.split('.'))
