@@ -137,58 +137,48 @@ def bench_assigner(head, repeats, device):
     return times['ours'], times['official']
 
 
+def ours_loss(head, logits, coords, targets, weights):
+    """Our set loss of every decoder layer, summed as ``parse_losses``."""
+    losses = head.loss_by_feat(logits, coords, targets, weights[..., 0])
+    return sum(v for k, v in losses.items() if 'loss' in k)
+
+
+def official_loss(logits, coords, targets, weights):
+    return sum(official_set_loss(logits, coords, targets, weights).values())
+
+
+def compare(fns, repeats, device):
+    """``{name: (median seconds, aten operators)}`` of each function."""
+    times = median_times(fns, repeats, device)
+    return {
+        name: (times[name], count_aten_ops(fn))
+        for name, fn in fns.items()
+    }
+
+
 def bench_loss_path(head, repeats, device):
     """Assignment + losses + their backward, from fixed head outputs."""
     logits, coords, targets, weights = make_inputs(device)
     logits.requires_grad_(True)
     coords.requires_grad_(True)
-
-    def ours():
-        losses = head.loss_by_feat(logits, coords, targets, weights[..., 0])
-        sum(v for k, v in losses.items() if 'loss' in k).backward()
-
-    def official():
-        sum(official_set_loss(logits, coords, targets,
-                              weights).values()).backward()
-
-    fns = dict(ours=ours, official=official)
-    times = median_times(fns, repeats, device)
-    return {
-        name: (times[name], count_aten_ops(fn))
-        for name, fn in fns.items()
-    }
+    inputs = (logits, coords, targets, weights)
+    return compare(
+        dict(
+            ours=lambda: ours_loss(head, *inputs).backward(),
+            official=lambda: official_loss(*inputs).backward()), repeats,
+        device)
 
 
-def bench_head_step(head, repeats, device):
-    """The head's whole training step on fixed R-50 features, batch 32."""
+def head_steps(head, device):
+    """Our and the official training step of the head (forward, loss,
+    backward) on fixed R-50 features, batch 32."""
     feats = (torch.randn(32, 2048, 12, 9, device=device), )
     _, _, targets, weights = make_inputs(device)
-
-    def ours():
-        cls, kpts = head(feats)
-        losses = head.loss_by_feat(cls, kpts, targets, weights[..., 0])
-        sum(v for k, v in losses.items() if 'loss' in k).backward()
-
-    def official():
-        cls, kpts = head(feats)
-        sum(official_set_loss(cls, kpts, targets, weights).values()).backward()
-
-    fns = dict(ours=ours, official=official)
-    times = median_times(fns, repeats, device)
-    return {
-        name: (times[name], count_aten_ops(fn))
-        for name, fn in fns.items()
-    }
-
-
-def warm_up(head, device):
-    """One forward, loss and backward of the head at batch 32."""
-    feats = (torch.randn(32, 2048, 12, 9, device=device), )
-    _, _, targets, weights = make_inputs(device)
-    cls, kpts = head(feats)
-    losses = head.loss_by_feat(cls, kpts, targets, weights[..., 0])
-    sum(v for k, v in losses.items() if 'loss' in k).backward()
-    head.zero_grad(set_to_none=True)
+    return dict(
+        ours=lambda: ours_loss(head, *head(feats), targets, weights).backward(
+        ),
+        official=lambda: official_loss(*head(feats), targets, weights).
+        backward())
 
 
 def count_syncs(head, device):
@@ -199,9 +189,7 @@ def count_syncs(head, device):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
-            losses = head.loss_by_feat(logits, coords, targets, weights[...,
-                                                                        0])
-            sum(v for k, v in losses.items() if 'loss' in k).backward()
+            ours_loss(head, logits, coords, targets, weights).backward()
     finally:
         torch.cuda.set_sync_debug_mode(0)
     return sum('synchroniz' in str(w.message) for w in caught)
@@ -231,7 +219,8 @@ def main():
     # blocks are freed, after which MB-sized buffers come from the heap
     # instead of fresh zeroed pages (without it the batched assigner's
     # 1-2 MB buffers page-fault on every call: ~1.5 ms of its ~3.5 ms here)
-    warm_up(head, args.device)
+    head_steps(head, args.device)['ours']()
+    head.zero_grad(set_to_none=True)
     ours, official = bench_assigner(head, args.repeats, args.device)
     print(f'1. assigner, 32 images x 6 layers (N=100, K=17): ours '
           f'{ours * 1e3:.2f} ms, official {official * 1e3:.2f} ms, ratio '
@@ -241,8 +230,9 @@ def main():
              bench_loss_path(head, args.repeats, args.device))]
     if not args.skip_step:
         rows.append(('head training step, batch 32',
-                     bench_head_step(head, max(3, args.repeats // 3),
-                                     args.device)))
+                     compare(
+                         head_steps(head, args.device),
+                         max(3, args.repeats // 3), args.device)))
     for i, (name, res) in enumerate(rows, 2):
         (t_o, n_o), (t_u, n_u) = res['ours'], res['official']
         print(f'{i}. {name}: ours {t_o * 1e3:.1f} ms / {n_o} aten ops, '

@@ -71,7 +71,7 @@ class KeypointHungarianAssigner:
         costs = [
             c(pred_instances=pred, gt_instances=gt) for c in self.match_costs
         ]
-        return sum(costs)
+        return sum(costs[1:], costs[0])  # no 0 + tensor op
 
     @torch.no_grad()
     def assign(self,
