@@ -7,8 +7,7 @@ import pickle
 import zipfile
 from typing import Any, List, Optional, Sequence
 
-import torch
-
+from prtr.checkpoint import error_line, load_lazily
 from prtr.utils import UserInputError
 from prtr.utils.config_check import dataset_cfgs
 
@@ -198,16 +197,14 @@ def check_checkpoint(path: Optional[str], what: str = 'checkpoint') -> None:
         return
     if not osp.isfile(path):
         raise UserInputError(f'{what} not found: {path}')
-    is_zip = zipfile.is_zipfile(path)
     try:
-        obj = torch.load(
-            path, map_location='cpu', weights_only=True, mmap=is_zip)
+        obj = load_lazily(path)
     except pickle.UnpicklingError as e:
         culprit = [
             ln.strip() for ln in str(e).splitlines()
             if 'Unsupported global' in ln
         ]
-        if is_zip and culprit:
+        if culprit and zipfile.is_zipfile(path):
             raise UserInputError(
                 f'{what} {path} holds a pickled object that is not a '
                 'tensor or an mmengine checkpoint type '
@@ -224,8 +221,6 @@ def check_checkpoint(path: Optional[str], what: str = 'checkpoint') -> None:
 
 
 def _not_a_checkpoint(path: str, what: str, e: Exception) -> UserInputError:
-    kind = _sniff(path)
-    lines = str(e).strip().splitlines()
-    detail = kind or f'{type(e).__name__}: {lines[0] if lines else ""}'
+    detail = _sniff(path) or error_line(e)
     return UserInputError(f'{what} {path} is not a PyTorch checkpoint or is '
                           f'corrupt ({detail})')

@@ -12,7 +12,8 @@ that only fetches HistoryBuffer's statistics methods, and a checkpoint with
 any other pickled global is still refused by torch.
 """
 import pickle
-from typing import List
+import zipfile
+from typing import Any, List
 
 import numpy as np
 import torch
@@ -53,3 +54,21 @@ def allow_mmengine_checkpoints() -> None:
     """Register :func:`mmengine_checkpoint_globals` as torch safe globals."""
     if hasattr(torch.serialization, 'add_safe_globals'):
         torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+
+
+def load_lazily(path: str) -> Any:
+    """``torch.load`` as the tools probe a checkpoint: ``weights_only``
+    (with the globals :func:`allow_mmengine_checkpoints` allows), on the
+    CPU, memory-mapped when it is a zip checkpoint so that its tensors are
+    not read."""
+    return torch.load(
+        path,
+        map_location='cpu',
+        weights_only=True,
+        mmap=zipfile.is_zipfile(path))
+
+
+def error_line(e: Exception) -> str:
+    """``'Type: first line of the message'`` of a loading failure."""
+    lines = str(e).strip().splitlines()
+    return f'{type(e).__name__}: {lines[0] if lines else ""}'.strip()

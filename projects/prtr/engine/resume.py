@@ -8,11 +8,11 @@ CheckpointHook), resuming fails although older checkpoints may be fine.
 import glob
 import logging
 import os.path as osp
-import zipfile
 from typing import List, Optional
 
-import torch
 from mmengine.logging import print_log
+
+from prtr.checkpoint import error_line, load_lazily
 
 
 def checkpoint_error(path: str) -> Optional[str]:
@@ -24,14 +24,9 @@ def checkpoint_error(path: str) -> Optional[str]:
     if not osp.isfile(path):
         return 'no such file'
     try:
-        ckpt = torch.load(
-            path,
-            map_location='cpu',
-            weights_only=True,
-            mmap=zipfile.is_zipfile(path))
+        ckpt = load_lazily(path)
     except Exception as e:  # any failure to load means "not resumable"
-        lines = str(e).strip().splitlines()
-        return f'{type(e).__name__}: {lines[0] if lines else ""}'.strip()
+        return error_line(e)
     if not isinstance(ckpt, dict) or not {'state_dict', 'meta'} <= set(ckpt):
         return 'not an mmengine checkpoint (no state_dict/meta)'
     return None
