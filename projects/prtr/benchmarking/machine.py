@@ -9,12 +9,14 @@ import numpy as np
 import torch
 
 
-def _meminfo_gib() -> float:
-    with open('/proc/meminfo') as f:
+def proc_field_kib(path: str, field: str) -> int:
+    """A ``FIELD: N kB`` line of a /proc file (``/proc/meminfo``,
+    ``/proc/self/status``), in KiB."""
+    with open(path) as f:
         for line in f:
-            if line.startswith('MemTotal:'):
-                return int(line.split()[1]) / 2**20
-    raise KeyError('MemTotal')
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise KeyError(field)
 
 
 def machine_description(device: str) -> str:
@@ -29,7 +31,8 @@ def machine_description(device: str) -> str:
         pass
     mem = ''
     try:
-        mem = f', {_meminfo_gib():.0f} GiB RAM'
+        gib = proc_field_kib('/proc/meminfo', 'MemTotal') / 2**20
+        mem = f', {gib:.0f} GiB RAM'
     except (OSError, KeyError):
         pass
     desc = f'{cpu}, {len(os.sched_getaffinity(0))} cores available{mem}'

@@ -15,6 +15,7 @@ from mmengine.logging import MMLogger
 
 from .batch import make_batch
 from .config import build_model, input_size_of, load_config
+from .machine import proc_field_kib
 
 
 def setup_scope() -> None:
@@ -69,11 +70,7 @@ def model_figures(cfg: Config) -> dict:
 
 
 def _proc_status_kib(field: str) -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise KeyError(field)
+    return proc_field_kib('/proc/self/status', field)
 
 
 class PeakMemory:
