@@ -100,8 +100,6 @@ def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
     check_config_file(args.config)
     check_checkpoint(args.checkpoint)
-    if args.checkpoint and not osp.isfile(args.checkpoint):
-        raise UserInputError(f'checkpoint not found: {args.checkpoint}')
     gt_kpts = None
     if args.img or args.bbox:
         if not (args.img and args.bbox):
@@ -130,10 +128,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         raise UserInputError(f'person box {bbox.tolist()} lies outside '
                              f'{img_path} ({width}x{height})')
 
-    from mmengine.registry import init_default_scope
     from mmpose.apis import init_model
     model = init_model(args.config, args.checkpoint, device=args.device)
-    init_default_scope(model.cfg.get('default_scope', 'mmpose'))
     out = run_model(model, img_path, bbox, gt_kpts)
     num_layers = out.cls_scores.size(0)
     if not -num_layers <= args.layer < num_layers:
