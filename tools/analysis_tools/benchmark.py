@@ -33,6 +33,13 @@ HRNet-W32 heatmap model (configs/baselines/). For every model:
 - optionally COCO AP: ``--ann-file``/``--data-root`` and a ``--checkpoint``
   per model run each config's test loop on that data.
 
+``--cascade CONFIG`` benchmarks the end-to-end cascade instead, against
+two-stage PRTR behind an mmdet person detector of the same size (default:
+mmdet's DETR / Deformable DETR R-50 as the cascade's person stage, and PRTR
+R-50 384x288), per image with ``--persons`` persons: parameters, FLOPs and
+latency, both systems timed alternately in this process
+(:mod:`prtr.benchmarking.cascade`).
+
 The measuring, the report and the chart live in :mod:`prtr.benchmarking`;
 this script parses the command line. Writes a Markdown table (stdout
 and ``--out``), the ratios PRTR / baseline and a PNG bar chart of those
@@ -42,7 +49,9 @@ import argparse
 import dataclasses
 import os.path as osp
 import sys
+import time
 import warnings
+from datetime import datetime, timezone
 from typing import List, Optional
 
 # mmengine and mmcv import pkg_resources: one warning per process
@@ -62,6 +71,11 @@ from mmengine.utils import mkdir_or_exist
 
 from prtr.benchmarking import (DEFAULT_PAIRS, BenchmarkSettings, draw_chart,
                                render_report, run_benchmark)
+from prtr.benchmarking.cascade import (render_cascade_report,
+                                       run_cascade_benchmark)
+from prtr.benchmarking.machine import (device_kind, machine_description,
+                                       prtr_description, software_versions)
+from prtr.benchmarking.measure import setup_scope
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -143,6 +157,30 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--json', help='also dump every measurement to this JSON file')
     parser.add_argument(
         '--no-progress', action='store_true', help='no progress bar')
+    cas = parser.add_argument_group(
+        'cascade (instead of the pairs): the end-to-end cascade vs a person '
+        'detector + two-stage PRTR')
+    cas.add_argument('--cascade', metavar='CONFIG', help='a cascade config')
+    cas.add_argument(
+        '--detector',
+        help='mmdet config of the person detector (default: mmdet\'s '
+        'detector of the cascade\'s person stage, e.g. '
+        'mmdet::detr/detr_r50_8xb2-150e_coco.py)')
+    cas.add_argument(
+        '--topdown', help='two-stage PRTR config (default: PRTR R-50 384x288)')
+    cas.add_argument(
+        '--image-size',
+        type=int,
+        nargs=2,
+        metavar=('W', 'H'),
+        help='the synthetic image (default: the cascade\'s canvas)')
+    cas.add_argument(
+        '--persons',
+        type=int,
+        nargs='+',
+        default=[1, 20],
+        help='persons per image (default: 1 20; 20 is the cascade '
+        'configs\' max_persons)')
     ap = parser.add_argument_group(
         'COCO AP (optional): each config\'s test loop')
     ap.add_argument('--data-root', help='e.g. data/coco/')
@@ -164,6 +202,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='weights of a model, keyed by its config path or file stem '
         '(repeatable); models without one get no AP')
     args = parser.parse_args(argv)
+    explicit_pairs = bool(args.pair)
     args.pair = [tuple(p) for p in (args.pair or DEFAULT_PAIRS)]
     cuda = args.device.startswith('cuda')
     if args.amp and not cuda:
@@ -176,6 +215,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         args.warmup = 5 if cuda else 1
     if bool(args.ann_file) != bool(args.data_root):
         parser.error('--ann-file and --data-root go together')
+    if args.cascade and (explicit_pairs or args.ann_file or args.input_size
+                         or args.amp):
+        parser.error('--cascade compares the cascade alone: no --pair, '
+                     '--input-size (see --image-size), --amp or COCO AP '
+                     'options')
+    if any(n < 1 for n in args.persons):
+        parser.error('--persons: at least one person per image')
     if args.chart is None:
         args.chart = osp.splitext(args.out)[0] + '.png'
     checkpoints = {}
@@ -214,9 +260,11 @@ def main(argv: Optional[List[str]] = None, run_job=None) -> dict:
         dict: what :func:`prtr.benchmarking.run_benchmark` returns.
     """
     args = parse_args(argv)
-    settings = settings_of(args)
     command = ' '.join(['python', osp.relpath(__file__, ROOT)] +
                        (sys.argv[1:] if argv is None else argv))
+    if args.cascade:
+        return cascade_main(args, command)
+    settings = settings_of(args)
     kwargs = dict(run_job=run_job) if run_job else {}
     out = run_benchmark(
         settings, progress=not args.no_progress, command=command, **kwargs)
@@ -231,6 +279,50 @@ def main(argv: Optional[List[str]] = None, run_job=None) -> dict:
     if args.json:
         mmengine.dump(out, args.json, indent=1)
     print(f'report: {args.out}, chart: {args.chart}', file=sys.stderr)
+    return out
+
+
+def cascade_main(args: argparse.Namespace, command: str) -> dict:
+    """The cascade against a detector + two-stage PRTR: print and write the
+    report (and JSON)."""
+    setup_scope()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t_start = time.time()
+    out = run_cascade_benchmark(
+        args.cascade,
+        args.persons,
+        detector=args.detector,
+        topdown=args.topdown,
+        root=ROOT,
+        device=args.device,
+        image_size=args.image_size,
+        cfg_options=args.cfg_options,
+        flip_test=args.flip_test,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        min_repeats=args.min_repeats,
+        time_limit=args.time_limit)
+    meta = dict(
+        date=datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+        machine=machine_description(args.device),
+        software=software_versions(),
+        device_kind=device_kind(args.device),
+        device=args.device,
+        prtr=prtr_description(ROOT),
+        command=command,
+        wall=time.time() - t_start)
+    out['meta'] = meta
+    report = '\n'.join(render_cascade_report(out, meta)) + '\n'
+    print(report)
+    for path in (args.out, args.json):
+        if path:
+            mkdir_or_exist(osp.dirname(path))
+    with open(args.out, 'w') as f:
+        f.write(report)
+    if args.json:
+        mmengine.dump(out, args.json, indent=1)
+    print(f'report: {args.out}', file=sys.stderr)
     return out
 
 

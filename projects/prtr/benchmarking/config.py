@@ -95,10 +95,18 @@ def load_config(path: str,
 
 
 def input_size_of(cfg: Config) -> Tuple[int, int]:
-    """The (w, h) input size of a top-down config."""
+    """The (w, h) input size of a config: a top-down config's crop (its
+    codec's), a bottom-up one's canvas (its test pipeline's resize)."""
     if cfg.get('codec') and 'input_size' in cfg.codec:
         return tuple(cfg.codec.input_size)
-    return tuple(cfg.model.head.decoder.input_size)
+    decoder = cfg.model.get('head', {}).get('decoder', {})
+    if 'input_size' in decoder:
+        return tuple(decoder['input_size'])
+    for t in cfg.test_dataloader.dataset.pipeline:
+        if 'input_size' in t:
+            return tuple(t['input_size'])
+    raise ValueError('no input size in the config (codec, head decoder or '
+                     'test pipeline)')
 
 
 def num_keypoints_of(cfg: Config) -> int:

@@ -27,6 +27,22 @@ def setup_scope() -> None:
         MMLogger.get_instance('benchmark', log_level='WARNING')
 
 
+def quiet_logs(fn: Callable) -> Callable:
+    """``fn`` with mmengine's logs below ERROR held back (uncounted
+    operators, weights not loaded, pipelines built)."""
+
+    def call(*args, **kwargs):
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            logger.setLevel(level)
+
+    return call
+
+
 def model_figures(cfg: Config) -> dict:
     """Parameters (all, and trainable in ``train()``) and FLOPs of one
     forward pass on one input of the config's size, on CPU.
@@ -50,18 +66,9 @@ def model_figures(cfg: Config) -> dict:
         model.forward = model._forward
     # no warnings of uncounted operators and uncalled modules (the data
     # preprocessor, the loss)
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with torch.no_grad():
-            info = get_model_complexity_info(
-                model,
-                input_shape=(3, h, w),
-                show_table=False,
-                show_arch=False)
-    finally:
-        logger.setLevel(level)
+    with torch.no_grad():
+        info = quiet_logs(get_model_complexity_info)(
+            model, input_shape=(3, h, w), show_table=False, show_arch=False)
     return dict(
         params=info['params'] / 1e6,
         trainable=trainable / 1e6,

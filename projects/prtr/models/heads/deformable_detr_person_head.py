@@ -12,8 +12,26 @@ from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType
 from torch import Tensor, nn
 
-from .deformable_prtr_head import DEFORMABLE_TRANSFORMER
 from .detr_person_head import PersonHeadMixin
+
+# mmdet's Deformable DETR transformer (configs/deformable_detr/
+# deformable-detr_r50_16xb2-50e_coco.py): 6+6 layers, 8 heads, 4 levels,
+# 4 points, FFN 1024, dropout 0.1 (PRTR's deformable keypoint transformer
+# differs: FFN 2048, no dropout)
+_FFN = dict(embed_dims=256, feedforward_channels=1024, ffn_drop=0.1)
+_MSDA = dict(embed_dims=256, batch_first=True)
+DEFORMABLE_DETR_TRANSFORMER = dict(
+    encoder=dict(
+        num_layers=6, layer_cfg=dict(self_attn_cfg=_MSDA, ffn_cfg=_FFN)),
+    decoder=dict(
+        num_layers=6,
+        return_intermediate=True,
+        layer_cfg=dict(
+            self_attn_cfg=dict(
+                embed_dims=256, num_heads=8, dropout=0.1, batch_first=True),
+            cross_attn_cfg=_MSDA,
+            ffn_cfg=_FFN),
+        post_norm_cfg=None))
 
 # mmdet's Deformable DETR head: focal loss, one class here
 DEFORMABLE_DETR_BBOX_HEAD = dict(
@@ -90,8 +108,8 @@ class DeformableDETRPersonHead(PersonHeadMixin, BaseModule):
                  num_feature_levels: int = 4,
                  with_box_refine: bool = False,
                  as_two_stage: bool = False,
-                 encoder: ConfigType = DEFORMABLE_TRANSFORMER['encoder'],
-                 decoder: ConfigType = DEFORMABLE_TRANSFORMER['decoder'],
+                 encoder: ConfigType = DEFORMABLE_DETR_TRANSFORMER['encoder'],
+                 decoder: ConfigType = DEFORMABLE_DETR_TRANSFORMER['decoder'],
                  positional_encoding: ConfigType = dict(
                      num_feats=128, normalize=True, offset=-0.5),
                  bbox_head: ConfigType = DEFORMABLE_DETR_BBOX_HEAD,
