@@ -370,3 +370,24 @@ def test_keypoint_stage_reuses_the_person_loss_matching(monkeypatch):
         want.append(boxes[-1, b, (res.gt_inds > 0).nonzero()[:, 0]])
     torch.testing.assert_close(seen['boxes'], torch.cat(want))
     assert seen['batch_inds'].tolist() == [0, 0, 1]
+
+
+@pytest.mark.parametrize('deformable', [False, True])
+def test_non_finite_person_predictions_reach_the_loss(deformable):
+    """Diverged weights: the person matching (mmdet's assigner, scipy) gets
+    finite stand-ins, so the step ends in non-finite losses, which
+    NonFiniteCheckHook names, not in scipy's bare ValueError."""
+    if deformable:
+        from test_cascade_deformable import build
+        model = build(False, False, crop_boxes='pred')
+        cls_layer = model.person_head.bbox_head.cls_branches[0]
+    else:
+        model = build_cascade(crop_boxes='pred')
+        cls_layer = model.person_head.bbox_head.fc_cls
+    with torch.no_grad():
+        cls_layer.bias[0] = float('nan')
+        cls_layer.bias[-1] = float('inf')
+    data = model.data_preprocessor(make_batch(17), training=True)
+    losses = model(**data, mode='loss')
+    assert not torch.isfinite(losses['person.loss_cls'])
+    assert torch.isfinite(losses['person.loss_bbox'])

@@ -18,14 +18,26 @@ Matches = List[Tuple[Tensor, Tensor]]
 class RecordingAssigner:
     """Forwards to an mmdet assigner and, while :attr:`results` is a list,
     keeps every result, so that the cascade reuses the person loss's own
-    matching instead of matching again."""
+    matching instead of matching again.
+
+    Non-finite predictions (a diverged step) are matched as finite stand-ins
+    (NaN -> 0, +-inf -> +-1e4): scipy would stop on them with a bare
+    "matrix contains invalid numeric entries"; this way the loss of the
+    original predictions turns non-finite and ``NonFiniteCheckHook`` names
+    it, as the keypoint assigner does (:class:`KeypointHungarianAssigner`).
+    """
 
     def __init__(self, assigner) -> None:
         self.assigner = assigner
         self.results = None
 
-    def assign(self, *args, **kwargs):
-        result = self.assigner.assign(*args, **kwargs)
+    def assign(self, pred_instances: InstanceData, *args, **kwargs):
+        finite = pred_instances.new(
+            **{
+                k: torch.nan_to_num(v, nan=0., posinf=1e4, neginf=-1e4)
+                for k, v in pred_instances.items() if isinstance(v, Tensor)
+            })
+        result = self.assigner.assign(finite, *args, **kwargs)
         if self.results is not None:
             self.results.append(result)
         return result
