@@ -1,6 +1,6 @@
 # Copyright (c) prtr authors. All rights reserved.
 """The cascade's person detector: DETR on the backbone's last level."""
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
@@ -31,13 +31,21 @@ class RecordingAssigner:
         self.assigner = assigner
         self.results = None
 
-    def assign(self, pred_instances: InstanceData, *args, **kwargs):
+    def assign(self,
+               pred_instances: InstanceData,
+               gt_instances: InstanceData,
+               img_meta: Optional[dict] = None,
+               **kwargs):
         finite = pred_instances.new(
             **{
                 k: torch.nan_to_num(v, nan=0., posinf=1e4, neginf=-1e4)
                 for k, v in pred_instances.items() if isinstance(v, Tensor)
             })
-        result = self.assigner.assign(finite, *args, **kwargs)
+        result = self.assigner.assign(
+            pred_instances=finite,
+            gt_instances=gt_instances,
+            img_meta=img_meta,
+            **kwargs)
         if self.results is not None:
             self.results.append(result)
         return result
