@@ -391,3 +391,46 @@ def test_non_finite_person_predictions_reach_the_loss(deformable):
     losses = model(**data, mode='loss')
     assert not torch.isfinite(losses['person.loss_cls'])
     assert torch.isfinite(losses['person.loss_bbox'])
+
+
+def test_bad_keypoint_loss_space_setting():
+    with pytest.raises(ValueError, match='kpt_loss_space'):
+        build_cascade(kpt_loss_space='canvas')
+
+
+def test_keypoint_loss_in_crop_space(monkeypatch):
+    """kpt_loss_space='crop': predictions and targets both relative to each
+    person's crop; mapped back they are the image-space ones."""
+    seen = {}
+    for space in ('image', 'crop'):
+        torch.manual_seed(0)
+        model = build_cascade(crop_boxes='gt', kpt_loss_space=space)
+        data = model.data_preprocessor(make_batch(17), training=True)
+        loss_by_feat = model.keypoint_head.loss_by_feat
+        keypoints = model._keypoints
+
+        def spy_loss(cls, kpts, gt, weights, space=space):
+            seen[space] = dict(kpts=kpts.detach(), gt=gt, weights=weights)
+            return loss_by_feat(cls, kpts, gt, weights)
+
+        def spy_boxes(feats, boxes, *args, space=space, **kwargs):
+            seen[space + '_boxes'] = boxes.detach()
+            return keypoints(feats, boxes, *args, **kwargs)
+
+        monkeypatch.setattr(model.keypoint_head, 'loss_by_feat', spy_loss)
+        monkeypatch.setattr(model, '_keypoints', spy_boxes)
+        losses = model(**data, mode='loss')
+        assert torch.isfinite(losses['kpt.loss_kpt'])
+    image, crop = seen['image'], seen['crop']
+    boxes = seen['crop_boxes']
+    assert torch.equal(boxes, seen['image_boxes'])
+    assert ((crop['gt'] >= 0) & (crop['gt'] <= 1)).all()
+    assert not torch.allclose(crop['gt'], image['gt'])
+    # the crop-relative targets are the image targets in the crop's frame
+    inside = ((image['gt'] >= 0) & (image['gt'] <= 1)).all(-1)
+    back = crop_to_image(crop['gt'], boxes, clamp=False)
+    inside &= ((crop['gt'] > 0) & (crop['gt'] < 1)).all(-1)
+    assert inside.any()
+    assert torch.allclose(back[inside], image['gt'][inside], atol=1e-5)
+    assert torch.allclose(
+        crop_to_image(crop['kpts'], boxes), image['kpts'], atol=1e-5)

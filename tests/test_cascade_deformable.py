@@ -128,3 +128,13 @@ def test_small_config_trains_with_the_tools(tmp_path):
     ])
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert osp.isfile(tmp_path / 'epoch_1.pth')
+
+
+def test_150_epoch_config_changes_only_the_schedule():
+    short = Config.fromfile(TINY.replace('-300e_', '-150e_'))
+    base = Config.fromfile(TINY)
+    assert short.model == base.model
+    assert short.train_dataloader == base.train_dataloader
+    assert short.optim_wrapper == base.optim_wrapper
+    assert short.train_cfg.max_epochs == 150
+    assert short.param_scheduler[0].milestones == [140]

@@ -12,7 +12,7 @@ from mmpose.utils.typing import ConfigType, OptConfigType, SampleList
 from torch import Tensor, nn
 
 from ..heads.detr_person_head import boxes_to_pixels
-from ..layers.spatial_transformer_crop import crop_to_image
+from ..layers.spatial_transformer_crop import crop_to_image, image_to_crop
 from ..task_modules.linear_assignment import batched_linear_assignment
 
 
@@ -84,7 +84,11 @@ class PRTRCascade(BottomupPoseEstimator):
             in training, ``'pred'`` (the matched queries' predicted boxes,
             end to end; default) or ``'gt'`` (their ground-truth boxes);
             ``max_kpt_persons``: cap on the persons per batch sent to the
-            keypoint stage (default: all).
+            keypoint stage (default: all); ``kpt_loss_space``: the frame
+            of the keypoint matching and loss, ``'image'`` (image-normalised
+            coordinates; default) or ``'crop'`` (relative to each person's
+            crop, as the two-stage PRTR: persons weigh alike whatever their
+            size).
         test_cfg (dict, optional): ``max_persons`` (default 20) and
             ``score_thr`` (default 0.0) of the kept persons, ``flip_test``
             (default False).
@@ -115,10 +119,12 @@ class PRTRCascade(BottomupPoseEstimator):
         self.crop = crop
         self.person_head = MODELS.build(person_head)
         self.num_keypoints = self.head.num_keypoints
-        crop_boxes = self.train_cfg.get('crop_boxes', 'pred')
-        if crop_boxes not in ('pred', 'gt'):
-            raise ValueError(f"train_cfg.crop_boxes must be 'pred' or 'gt', "
-                             f'got {crop_boxes!r}')
+        for key, choices in (('crop_boxes', ('pred', 'gt')),
+                             ('kpt_loss_space', ('image', 'crop'))):
+            value = self.train_cfg.get(key, choices[0])
+            if value not in choices:
+                raise ValueError(f'train_cfg.{key} must be one of {choices}, '
+                                 f'got {value!r}')
 
     @property
     def keypoint_head(self) -> nn.Module:
@@ -149,15 +155,21 @@ class PRTRCascade(BottomupPoseEstimator):
         sizes = [input_shape(d.metainfo) for d in data_samples]
         return inputs.new_tensor([[w / pad_w, h / pad_h] for h, w in sizes])
 
-    def _keypoints(self, feats: Tuple[Tensor], boxes: Tensor,
-                   batch_inds: Tensor, pad_scale: Tensor) -> Tuple:
+    def _keypoints(self,
+                   feats: Tuple[Tensor],
+                   boxes: Tensor,
+                   batch_inds: Tensor,
+                   pad_scale: Tensor,
+                   to_image: bool = True) -> Tuple:
         """Keypoint stage on ``[P, 4]`` boxes: class logits
         ``[L, P, N, K+1]`` and image-normalised coordinates
-        ``[L, P, N, 2]``."""
+        ``[L, P, N, 2]`` (crop-relative ones unless ``to_image``)."""
         if self.crop.detach_boxes:
             boxes = boxes.detach()
         crops = self.crop(feats, boxes, batch_inds, pad_scale[batch_inds])
         cls_scores, coords = self.keypoint_head(crops)
+        if not to_image:
+            return cls_scores, coords
         return cls_scores, crop_to_image(coords, boxes, self.crop.expand)
 
     def _forward(self, inputs: Tensor, data_samples: SampleList = None):
@@ -252,8 +264,21 @@ class PRTRCascade(BottomupPoseEstimator):
             gt_kpts = boxes.new_zeros(1, self.num_keypoints, 2)
             gt_weights = boxes.new_zeros(1, self.num_keypoints)
 
-        kpt_cls, kpts = self._keypoints(feats, boxes, batch_inds,
-                                        self._pad_scale(data_samples, inputs))
+        in_crop = self.train_cfg.get('kpt_loss_space', 'image') == 'crop'
+        kpt_cls, kpts = self._keypoints(
+            feats,
+            boxes,
+            batch_inds,
+            self._pad_scale(data_samples, inputs),
+            to_image=not in_crop)
+        if in_crop:
+            # joints relative to the crop, as the two-stage PRTR's targets:
+            # every person weighs alike whatever its size; joints outside
+            # the crop go to its border, where the sigmoid output can reach
+            if self.crop.detach_boxes:
+                boxes = boxes.detach()
+            gt_kpts = image_to_crop(gt_kpts, boxes,
+                                    self.crop.expand).clamp(0, 1)
         kpt_losses = self.keypoint_head.loss_by_feat(kpt_cls, kpts, gt_kpts,
                                                      gt_weights)
         for k, v in kpt_losses.items():
