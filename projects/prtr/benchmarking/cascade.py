@@ -180,8 +180,8 @@ def run_cascade_benchmark(cascade: str,
 
     Returns:
         dict: ``configs`` (cascade, detector, topdown), ``canvas``,
-        ``image_size``, ``figures`` (params and GFLOPs of the cascade, of
-        the detector and of PRTR on one crop), and per person count
+        ``image_size``, ``figures`` (params of the cascade, params and
+        GFLOPs of the detector and of PRTR on one crop), and per person count
         ``latency`` (median ms of both systems, their fastest repeats and
         the repeats done).
     """
@@ -193,16 +193,17 @@ def run_cascade_benchmark(cascade: str,
     det_cfg = detector_config(detector, canvas, root)
     td_cfg = load_config(topdown, **opts)
     width, height = image_size or canvas
-    figures = dict(
-        cascade=model_figures(cas_cfg),
-        detector=detector_figures(det_cfg, canvas),
-        topdown=model_figures(td_cfg))
-    # the cascade's keypoint stage runs on max_persons persons per image
-    cascade_gflops = {}
+    # the cascade's keypoint stage runs on max_persons persons per image:
+    # its FLOPs per person count
+    cascade_figures = {}
     for num in persons:
         cfg = Config(cas_cfg.to_dict())
         cfg.model.test_cfg['max_persons'] = num
-        cascade_gflops[num] = model_figures(cfg)['gflops']
+        cascade_figures[num] = model_figures(cfg)
+    figures = dict(
+        cascade=cascade_figures[persons[0]],
+        detector=detector_figures(det_cfg, canvas),
+        topdown=model_figures(td_cfg))
     figures['cascade']['flip_test'] = bool(
         cas_cfg.model.test_cfg.get('flip_test'))
     figures['topdown']['flip_test'] = bool(
@@ -240,7 +241,7 @@ def run_cascade_benchmark(cascade: str,
             min_cascade=min(times[0]) * 1e3,
             min_two_stage=min(times[1]) * 1e3,
             repeats=len(times[0]),
-            cascade_gflops=cascade_gflops[num])
+            cascade_gflops=cascade_figures[num]['gflops'])
     return dict(
         configs=dict(cascade=cascade, detector=detector, topdown=topdown),
         canvas=canvas,
