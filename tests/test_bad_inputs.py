@@ -333,6 +333,19 @@ def test_library_error_keeps_traceback(tmp_path, capsys, monkeypatch):
     assert 'inside the library' in last and 'num_stages=2' in last
 
 
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason='the error is for a machine without GPU')
+def test_amp_without_gpu(tmp_path, capsys, monkeypatch):
+    """--amp on a CPU machine: one line naming --amp, not mmengine's
+    assertion, and nothing written."""
+    work = tmp_path / 'work'
+    status, err = call('train',
+                       [TINY_CONFIG, '--work-dir',
+                        str(work), '--amp'], capsys, monkeypatch)
+    one_line(status, err, '--amp', 'CUDA GPU')
+    assert not work.exists()
+
+
 @pytest.mark.parametrize('tool', ['train', 'test'])
 def test_real_process_exit_status(tool, tmp_path):
     """As real processes: exit status 1 and one line on stderr."""

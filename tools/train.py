@@ -18,7 +18,7 @@ from prtr_cli import (check_checkpoint, check_config_file, check_data_files,
                       setup_cpu_distributed)
 
 from prtr.engine import find_resumable_checkpoint
-from prtr.utils import (check_cfg_options, check_config_keys,
+from prtr.utils import (UserInputError, check_cfg_options, check_config_keys,
                         check_num_keypoints)
 
 
@@ -34,7 +34,10 @@ def parse_args(argv=None):
         help='resume from this checkpoint, or (no value) from the latest one '
         'in the work directory')
     parser.add_argument(
-        '--amp', action='store_true', help='automatic mixed precision')
+        '--amp',
+        action='store_true',
+        help='automatic mixed precision on a CUDA GPU (bfloat16 where the '
+        'GPU has it, else float16 with dynamic loss scaling)')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -60,6 +63,22 @@ def parse_args(argv=None):
     return args
 
 
+def set_amp(cfg: Config) -> None:
+    """Mixed precision by mmengine's ``AmpOptimWrapper``: bfloat16 where
+    the GPU has it (float32's range: no overflow to scale against), else
+    float16 with dynamic loss scaling."""
+    import torch
+    if not torch.cuda.is_available():
+        raise UserInputError(
+            '--amp: mixed precision trains on a CUDA GPU (mmengine\'s '
+            'AmpOptimWrapper) and this machine has none; train without '
+            '--amp')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if torch.cuda.is_bf16_supported():
+        cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
+
+
 def merge_args(cfg: Config, args) -> Config:
     """The config with the command line's settings."""
     if args.cfg_options is not None:
@@ -75,8 +94,7 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        set_amp(cfg)
     if args.resume == 'auto':  # skips a missing or corrupt last checkpoint
         cfg.resume, cfg.load_from = True, find_resumable_checkpoint(
             cfg.work_dir)
