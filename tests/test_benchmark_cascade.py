@@ -77,8 +77,24 @@ def test_cascade_benchmark_small(tmp_path, capsys):
     assert 'detr_r18_8xb2-500e_coco' in report
 
 
-def test_cascade_rejects_pair_options():
+@pytest.mark.parametrize('extra,named', [
+    (['--input-size', '64', '64'], '--input-size'),
+    (['--batch-sizes', '8'], '--batch-sizes'),
+    (['--checkpoint', 'a.py=b.pth'], '--checkpoint'),
+])
+def test_cascade_rejects_pair_options(extra, named, capsys):
     tool = tool_module('analysis_tools/benchmark')
     with pytest.raises(SystemExit):
-        tool.parse_args(
-            ['--cascade', SMALL_CASCADE, '--input-size', '64', '64'])
+        tool.parse_args(['--cascade', SMALL_CASCADE] + extra)
+    err = capsys.readouterr().err
+    assert 'it takes no' in err and named in err
+
+
+def test_more_persons_than_person_queries():
+    from prtr.benchmarking.cascade import run_cascade_benchmark
+    with pytest.raises(ValueError, match='20 queries'):
+        run_cascade_benchmark(
+            SMALL_CASCADE, [21],
+            detector=SMALL_DETECTOR,
+            topdown=SMALL_TOPDOWN,
+            root=ROOT)

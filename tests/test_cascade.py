@@ -345,9 +345,9 @@ def test_keypoint_stage_reuses_the_person_loss_matching(monkeypatch):
     seen = {}
     keypoints = model._keypoints
 
-    def spy(feats, boxes, batch_inds, pad_scale):
+    def spy(feats, boxes, batch_inds, *args, **kwargs):
         seen.update(boxes=boxes.detach(), batch_inds=batch_inds)
-        return keypoints(feats, boxes, batch_inds, pad_scale)
+        return keypoints(feats, boxes, batch_inds, *args, **kwargs)
 
     monkeypatch.setattr(model, '_keypoints', spy)
     model(**data, mode='loss')
@@ -385,8 +385,9 @@ def test_non_finite_person_predictions_reach_the_loss(deformable):
         model = build_cascade(crop_boxes='pred')
         cls_layer = model.person_head.bbox_head.fc_cls
     with torch.no_grad():
-        cls_layer.bias[0] = float('nan')
-        cls_layer.bias[-1] = float('inf')
+        cls_layer.bias[0] = float('nan')  # the person logit
+        if not deformable:  # DETR's softmax: an inf no-object logit too
+            cls_layer.bias[1] = float('inf')
     data = model.data_preprocessor(make_batch(17), training=True)
     losses = model(**data, mode='loss')
     assert not torch.isfinite(losses['person.loss_cls'])
@@ -434,3 +435,22 @@ def test_keypoint_loss_in_crop_space(monkeypatch):
     assert torch.allclose(back[inside], image['gt'][inside], atol=1e-5)
     assert torch.allclose(
         crop_to_image(crop['kpts'], boxes), image['kpts'], atol=1e-5)
+
+
+def test_crop_space_targets_do_not_train_the_boxes(monkeypatch):
+    """With predicted crop boxes, the boxes get the keypoint loss's gradient
+    through the crop only, not through the crop-relative targets."""
+    model = build_cascade(crop_boxes='pred', kpt_loss_space='crop')
+    data = model.data_preprocessor(make_batch(17), training=True)
+    loss_by_feat = model.keypoint_head.loss_by_feat
+    seen = {}
+
+    def spy_loss(cls, kpts, gt, weights):
+        seen['gt_grad'] = gt.requires_grad
+        return loss_by_feat(cls, kpts, gt, weights)
+
+    monkeypatch.setattr(model.keypoint_head, 'loss_by_feat', spy_loss)
+    losses = model(**data, mode='loss')
+    assert seen['gt_grad'] is False
+    losses['kpt.loss_kpt'].backward()  # the crop still reaches the boxes
+    assert model.person_head.bbox_head.fc_reg.weight.grad.abs().sum() > 0

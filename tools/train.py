@@ -35,9 +35,13 @@ def parse_args(argv=None):
         'in the work directory')
     parser.add_argument(
         '--amp',
-        action='store_true',
-        help='automatic mixed precision on a CUDA GPU (bfloat16 where the '
-        'GPU has it, else float16 with dynamic loss scaling)')
+        nargs='?',
+        const='float16',
+        choices=['float16', 'bfloat16'],
+        help='automatic mixed precision on a CUDA GPU: float16 with dynamic '
+        'loss scaling (no value), or bfloat16 (GPUs of compute capability '
+        '>= 8.0; not with the deformable models: mmcv\'s '
+        'MultiScaleDeformableAttention has no bfloat16 kernel)')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -63,10 +67,10 @@ def parse_args(argv=None):
     return args
 
 
-def set_amp(cfg: Config) -> None:
-    """Mixed precision by mmengine's ``AmpOptimWrapper``: bfloat16 where
-    the GPU has it (float32's range: no overflow to scale against), else
-    float16 with dynamic loss scaling."""
+def set_amp(cfg: Config, dtype: str = 'float16') -> None:
+    """Mixed precision by mmengine's ``AmpOptimWrapper``: float16 with
+    dynamic loss scaling, or bfloat16 (float32's range: no loss scaling)
+    on a GPU that computes it natively."""
     import torch
     if not torch.cuda.is_available():
         raise UserInputError(
@@ -74,9 +78,15 @@ def set_amp(cfg: Config) -> None:
             'AmpOptimWrapper) and this machine has none; train without '
             '--amp')
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if torch.cuda.is_bf16_supported():
-        cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
+    if dtype == 'bfloat16':
+        if not torch.cuda.is_bf16_supported(including_emulation=False):
+            raise UserInputError(
+                '--amp bfloat16: this GPU has no native bfloat16 (it needs '
+                'compute capability 8.0 or newer); use --amp (float16)')
+        cfg.optim_wrapper.update(
+            dtype='bfloat16', loss_scale=dict(enabled=False))
+    else:
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
 def merge_args(cfg: Config, args) -> Config:
@@ -94,7 +104,7 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        set_amp(cfg)
+        set_amp(cfg, args.amp)
     if args.resume == 'auto':  # skips a missing or corrupt last checkpoint
         cfg.resume, cfg.load_from = True, find_resumable_checkpoint(
             cfg.work_dir)

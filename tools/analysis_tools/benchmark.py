@@ -146,7 +146,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override settings of every config, key=value')
+        help='override settings of every config (with --cascade: of the '
+        'cascade\'s), key=value')
     parser.add_argument(
         '--out',
         default='work_dirs/benchmark/benchmark.md',
@@ -204,6 +205,27 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     explicit_pairs = bool(args.pair)
     args.pair = [tuple(p) for p in (args.pair or DEFAULT_PAIRS)]
+    if args.cascade:
+        # what only the pairs' benchmark uses
+        unused = [
+            name
+            for name, given in (('--pair', explicit_pairs), ('--ann-file',
+                                                             args.ann_file),
+                                ('--data-root',
+                                 args.data_root), ('--checkpoint',
+                                                   args.checkpoint),
+                                ('--input-size (see --image-size)',
+                                 args.input_size), ('--amp', args.amp),
+                                ('--chart',
+                                 args.chart), ('--train-batch',
+                                               args.train_batch is not None),
+                                ('--batch-sizes', args.batch_sizes != [1, 32]),
+                                ('--no-interleave', not args.interleave))
+            if given
+        ]
+        if unused:
+            parser.error('--cascade times the cascade against a detector + '
+                         'PRTR per image; it takes no ' + ', '.join(unused))
     cuda = args.device.startswith('cuda')
     if args.amp and not cuda:
         parser.error('--amp needs a CUDA device')
@@ -215,11 +237,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         args.warmup = 5 if cuda else 1
     if bool(args.ann_file) != bool(args.data_root):
         parser.error('--ann-file and --data-root go together')
-    if args.cascade and (explicit_pairs or args.ann_file or args.input_size
-                         or args.amp):
-        parser.error('--cascade compares the cascade alone: no --pair, '
-                     '--input-size (see --image-size), --amp or COCO AP '
-                     'options')
     if any(n < 1 for n in args.persons):
         parser.error('--persons: at least one person per image')
     if args.chart is None:
@@ -257,7 +274,9 @@ def main(argv: Optional[List[str]] = None, run_job=None) -> dict:
             fresh process; see :func:`prtr.benchmarking.run_benchmark`).
 
     Returns:
-        dict: what :func:`prtr.benchmarking.run_benchmark` returns.
+        dict: what :func:`prtr.benchmarking.run_benchmark` returns, or with
+        ``--cascade`` what :func:`prtr.benchmarking.cascade.
+        run_cascade_benchmark` returns plus ``meta``.
     """
     args = parse_args(argv)
     command = ' '.join(['python', osp.relpath(__file__, ROOT)] +

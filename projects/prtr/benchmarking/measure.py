@@ -2,6 +2,7 @@
 """Measurements of one model: parameters and FLOPs, step times, peak
 memory, COCO AP; and one benchmark job (:func:`run_worker`), meant to run
 in a fresh process (see :mod:`prtr.benchmarking.worker`)."""
+import functools
 import logging
 import os.path as osp
 import resource
@@ -31,6 +32,7 @@ def quiet_logs(fn: Callable) -> Callable:
     """``fn`` with mmengine's logs below ERROR held back (uncounted
     operators, weights not loaded, pipelines built)."""
 
+    @functools.wraps(fn)
     def call(*args, **kwargs):
         logger = MMLogger.get_current_instance()
         level = logger.level

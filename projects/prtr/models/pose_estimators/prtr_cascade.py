@@ -88,7 +88,7 @@ class PRTRCascade(BottomupPoseEstimator):
             of the keypoint matching and loss, ``'image'`` (image-normalised
             coordinates; default) or ``'crop'`` (relative to each person's
             crop, as the two-stage PRTR: persons weigh alike whatever their
-            size).
+            size; labelled joints outside the crop count at its border).
         test_cfg (dict, optional): ``max_persons`` (default 20) and
             ``score_thr`` (default 0.0) of the kept persons, ``flip_test``
             (default False).
@@ -274,10 +274,10 @@ class PRTRCascade(BottomupPoseEstimator):
         if in_crop:
             # joints relative to the crop, as the two-stage PRTR's targets:
             # every person weighs alike whatever its size; joints outside
-            # the crop go to its border, where the sigmoid output can reach
-            if self.crop.detach_boxes:
-                boxes = boxes.detach()
-            gt_kpts = image_to_crop(gt_kpts, boxes,
+            # the crop go to its border, where the sigmoid output can reach.
+            # The targets carry no gradient: through them the loss (image
+            # error / box size) would only push the boxes to grow
+            gt_kpts = image_to_crop(gt_kpts, boxes.detach(),
                                     self.crop.expand).clamp(0, 1)
         kpt_losses = self.keypoint_head.loss_by_feat(kpt_cls, kpts, gt_kpts,
                                                      gt_weights)
