@@ -1,11 +1,13 @@
 # The small deformable cascade (prtr-cascade-deformable_res18-tiny_...-300e)
-# set to learn all 55 images of the bundled sample in about 10 minutes on a
-# 2-core CPU, evaluated on the same images (a check that the whole cascade
-# fits, not a benchmark; figures in docs/benchmarks.md, "All 55 images"):
-# - 150 epochs, lr x0.1 at epoch 140;
+# set to learn all 55 images of the bundled sample on a 2-core CPU (10 to 19
+# minutes with 2 threads, by machine), evaluated on the same images (a check
+# that the whole cascade fits, not a benchmark; figures in
+# docs/benchmarks.md, "All 55 images"):
+# - 150 epochs, lr x0.1 at epoch 140 (100 epochs, x0.1 at 90: keypoint AP
+#   0.04 only);
 # - no augmentation at all (the base config's random flip dropped): the
 #   persons are learnt as they are evaluated. Measured with flip: box mAP
-#   0.33, keypoint AP 0.01 after 150 epochs; without: 0.54 and 0.25.
+#   0.33, keypoint AP 0.01 after 150 epochs; without: 0.50-0.56, 0.20-0.27.
 #   python tools/train.py \
 #     configs/prtr-cascade-deformable_res18-tiny_1xb4-150e_coco-mini-192x192.py
 _base_ = [

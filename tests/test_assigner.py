@@ -23,9 +23,10 @@ def reference_cost(logits, coords, gt):
     return (-prob + 5 * l1).numpy()
 
 
+@pytest.mark.parametrize('solver', ['auto', 'device'])
 @pytest.mark.parametrize('visible_only', [False, True])
 @pytest.mark.parametrize('seed', range(4))
-def test_assigner_equals_brute_force(seed, visible_only):
+def test_assigner_equals_brute_force(seed, visible_only, solver):
     g = torch.Generator().manual_seed(seed)
     num_layers, bs, num_queries, num_joints = 2, 3, 6, 4
     logits = torch.randn(
@@ -35,7 +36,8 @@ def test_assigner_equals_brute_force(seed, visible_only):
     weights = (torch.rand(bs, num_joints, generator=g) > 0.4).float()
     weights[0] = 0  # an image with no visible joint at all
 
-    assigner = KeypointHungarianAssigner(visible_only=visible_only)
+    assigner = KeypointHungarianAssigner(
+        visible_only=visible_only, solver=solver)
     assigned = assigner.assign(logits, coords, gt, weights)
     assert assigned.shape == (num_layers, bs, num_joints)
 
@@ -71,7 +73,8 @@ def test_assigner_single_host_transfer(monkeypatch):
     assert calls == [(48, 17, 20)]
 
 
-def test_assigner_on_non_finite_predictions():
+@pytest.mark.parametrize('solver', ['auto', 'device'])
+def test_assigner_on_non_finite_predictions(solver):
     """NaN predictions (diverged weights) still get a one-to-one
     assignment, so the loss turns NaN and NonFiniteCheckHook, not the
     solver, stops the step; finite problems keep their optimum."""
@@ -79,10 +82,11 @@ def test_assigner_on_non_finite_predictions():
     logits = torch.randn(2, 2, 6, 5, generator=g)
     coords = torch.rand(2, 2, 6, 2, generator=g)
     gt = torch.rand(2, 4, 2, generator=g)
-    clean = KeypointHungarianAssigner().assign(logits, coords, gt)
+    assigner = KeypointHungarianAssigner(solver=solver)
+    clean = assigner.assign(logits, coords, gt)
     logits[1, 0, 2] = float('nan')
     coords[0, 1, 3, 0] = float('inf')
-    assigned = KeypointHungarianAssigner().assign(logits, coords, gt)
+    assigned = assigner.assign(logits, coords, gt)
     for layer, img in itertools.product(range(2), range(2)):
         assert len(set(assigned[layer, img].tolist())) == 4
     assert torch.equal(assigned[0, 0], clean[0, 0])
@@ -120,12 +124,115 @@ def test_batched_solver_rejects_more_rows_than_columns():
 
 @pytest.mark.parametrize('value', [np.nan, np.inf])
 def test_batched_solver_names_non_finite_cost(value):
-    from prtr.models.task_modules import batched_linear_assignment
+    from prtr.models.task_modules import (batched_linear_assignment,
+                                          linear_assignment)
     cost = np.random.RandomState(0).rand(3, 4, 6)
     cost[2, 1, 5] = value
     for solver in ('lapx', 'scipy'):
         with pytest.raises(ValueError, match='problem 2, row 1, column 5'):
             batched_linear_assignment(cost, solver)
+    for solver in ('auto', 'device'):
+        with pytest.raises(ValueError, match='problem 2, row 1, column 5'):
+            linear_assignment(torch.from_numpy(cost), solver)
+    with pytest.raises(ValueError, match='cannot assign 5 rows to 3'):
+        linear_assignment(torch.zeros(1, 5, 3), 'device')
+
+
+@pytest.mark.parametrize('kind', ['distinct', 'ties', 'coarse ties'])
+@pytest.mark.parametrize('shape', [(17, 100), (17, 17), (1, 5), (6, 7)])
+def test_device_solver_cost_equals_scipy(kind, shape):
+    """The tensor solver reaches scipy's optimum on every problem, with
+    many optimal assignments (ties) and square problems included."""
+    from prtr.models.task_modules import (batched_linear_assignment,
+                                          device_linear_assignment)
+    rng = np.random.default_rng(1)
+    size = (60, *shape)
+    if kind == 'distinct':
+        cost = rng.random(size)
+    elif kind == 'ties':  # PRTR-like: -prob + 5 * L1 on a coarse grid
+        cost = rng.integers(0, 4, size) * 0.25 - rng.integers(0, 2, size)
+    else:
+        cost = rng.integers(0, 2, size).astype(np.float64)
+    cols = device_linear_assignment(torch.from_numpy(cost)).numpy()
+    ref = batched_linear_assignment(cost, 'scipy')
+    assert all(len(set(c)) == shape[0] for c in cols)  # one-to-one
+    np.testing.assert_allclose(
+        _total(cost, cols), _total(cost, ref), rtol=0, atol=1e-12)
+    if kind == 'distinct':  # the optimum is unique
+        assert (cols == ref).all()
+
+
+# aten operators whose result the host must read on a GPU (a sync there);
+# plus host transfers, which do not dispatch on a CPU and are patched below
+SYNCING_OPS = ('_local_scalar_dense', 'nonzero', 'masked_select', 'unique',
+               '_unique2', 'is_nonzero', 'equal')
+
+
+def _host_reads(fn, monkeypatch):
+    """Names of the operations of ``fn`` that would wait for a GPU."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    reads = []
+
+    class Recorder(TorchDispatchMode):
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ in SYNCING_OPS:
+                reads.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    for name in ('cpu', 'numpy', 'tolist'):
+        method = getattr(torch.Tensor, name)
+
+        def patched(self, *a, _name=name, _method=method, **k):
+            reads.append(_name)
+            return _method(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, patched)
+    with Recorder():
+        fn()
+    monkeypatch.undo()
+    return reads
+
+
+@pytest.mark.parametrize('solver', ['auto', 'device'])
+def test_loss_path_reads_nothing_on_the_host_with_device_solver(
+        solver, monkeypatch):
+    """Assignment, losses of all layers and backward with
+    ``solver='device'`` dispatch no operator that synchronises a GPU (the
+    CPU stand-in for ``torch.cuda.set_sync_debug_mode``); the host solvers
+    read the costs, which the recorder must see."""
+    from _tiny import tiny_head_cfg
+    from mmpose.registry import MODELS
+    cfg = tiny_head_cfg(num_keypoints=17)
+    cfg['assigner'] = dict(type='KeypointHungarianAssigner', solver=solver)
+    head = MODELS.build(cfg)
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 20, 18, generator=g, requires_grad=True)
+    coords = torch.rand(2, 3, 20, 2, generator=g, requires_grad=True)
+    gt = torch.rand(3, 17, 2, generator=g)
+    weights = (torch.rand(3, 17, generator=g) > 0.3).float()
+
+    def step():
+        losses = head.loss_by_feat(logits, coords, gt, weights)
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+
+    reads = _host_reads(step, monkeypatch)
+    if solver == 'device':
+        assert reads == []
+    else:
+        assert 'cpu' in reads and 'numpy' in reads
+
+
+def test_device_solver_decodes_as_the_host_solver():
+    """Inference's matching gives the same joints with either solver."""
+    from prtr.models.heads.prtr_head import hungarian_decode
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, 30, 18, generator=g)
+    coords = torch.rand(5, 30, 2, generator=g)
+    host = hungarian_decode(logits, coords)
+    device = hungarian_decode(logits, coords, 'device')
+    for a, b in zip(host, device):
+        assert torch.equal(a, b)
 
 
 def test_class_cost_equals_mmdet_classification_cost():

@@ -81,4 +81,4 @@ class CascadeKeypointHead(PRTRHead):
             tuple: coordinates ``[P, K, 2]``, scores ``[P, K]`` and the query
             of each joint ``[P, K]``.
         """
-        return hungarian_decode(cls_scores[-1], coords[-1])
+        return hungarian_decode(cls_scores[-1], coords[-1], self.solver)

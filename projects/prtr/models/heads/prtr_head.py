@@ -12,11 +12,12 @@ from mmpose.utils.typing import (ConfigType, Features, OptConfigType,
 from torch import Tensor, nn
 
 from ..layers.detr_transformer import DETR_TRANSFORMER, DetrTransformerMixin
-from ..task_modules.linear_assignment import batched_linear_assignment
+from ..task_modules.linear_assignment import linear_assignment
 
 
 def hungarian_decode(cls_scores: Tensor,
-                     kpt_preds: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+                     kpt_preds: Tensor,
+                     solver: str = 'auto') -> Tuple[Tensor, Tensor, Tensor]:
     """PRTR inference: one query per joint by Hungarian matching.
 
     The "no keypoint" logit is dropped *before* the softmax; the K x N matrix
@@ -26,16 +27,15 @@ def hungarian_decode(cls_scores: Tensor,
     Args:
         cls_scores (Tensor): logits ``[B, N, K+1]`` of one decoder layer.
         kpt_preds (Tensor): normalised coordinates ``[B, N, 2]``.
+        solver (str): the solver of
+            :func:`~prtr.models.task_modules.linear_assignment`.
 
     Returns:
         tuple: coordinates ``[B, K, 2]``, scores ``[B, K]`` and the index of
         the query matched to each joint ``[B, K]`` (long).
     """
     prob = cls_scores[..., :-1].softmax(-1)  # [B, N, K]
-    # float(): under AMP the scores may be half precision
-    cost = (-prob).detach().transpose(1, 2).float().cpu().numpy()  # [B, K, N]
-    queries = torch.from_numpy(batched_linear_assignment(cost)).to(
-        prob.device)  # [B, K]
+    queries = linear_assignment(-prob.transpose(1, 2), solver)  # [B, K]
     # [B, N, K] -> [B, K, N], then the matched query of each joint
     scores = prob.transpose(1, 2).gather(2, queries.unsqueeze(-1)).squeeze(-1)
     coords = torch.gather(kpt_preds, 1,
@@ -175,8 +175,14 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
 
     def _decode_last(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
         cls_scores, kpt_preds = self.forward(feats)
-        coords, scores, _ = hungarian_decode(cls_scores[-1], kpt_preds[-1])
+        coords, scores, _ = hungarian_decode(cls_scores[-1], kpt_preds[-1],
+                                             self.solver)
         return coords, scores
+
+    @property
+    def solver(self) -> str:
+        """The assigner's solver, also used by inference's matching."""
+        return getattr(self.assigner, 'solver', 'auto')
 
     def loss(self,
              feats: Tuple[Tensor],
@@ -235,9 +241,10 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
             pred_cls = all_cls_scores[-1].argmax(-1).gather(
                 1, assigned[-1].clamp(min=0))  # [B, K]
             joint_ids = torch.arange(self.num_keypoints, device=matched.device)
-            correct = (pred_cls == joint_ids)[matched].float()
-            losses['acc_cls'] = correct.mean() if correct.numel() else \
-                correct.new_zeros(())
+            correct = (pred_cls == joint_ids) & matched
+            # mean over the matched joints (0 if none), without a boolean
+            # index: its size would be read on the host (a GPU sync)
+            losses['acc_cls'] = correct.sum() / matched.sum().clamp(min=1)
         return losses
 
     def get_targets(self, assigned: Tensor, num_queries: int) -> Tensor:

@@ -2,13 +2,12 @@
 """Hungarian assignment of PRTR's keypoint queries to joints."""
 from typing import List, Optional, Union
 
-import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
 from mmpose.registry import TASK_UTILS
 from torch import Tensor
 
-from .linear_assignment import batched_linear_assignment
+from .linear_assignment import linear_assignment
 
 
 @TASK_UTILS.register_module()
@@ -21,10 +20,11 @@ class KeypointHungarianAssigner:
     match costs (by default ``-softmax(logits)[q, j]`` with weight 1 and the
     L1 distance of normalised coordinates with weight 5); the K x N
     problems of all decoder layers and images are solved exactly in one
-    batch (:func:`batched_linear_assignment`).
+    batch (:func:`~.linear_assignment.linear_assignment`).
 
     The costs of all decoder layers and all images are computed in one
-    batched tensor expression and moved to the host once per call.
+    batched tensor expression and moved to the host once per call (or, with
+    ``solver='device'``, never).
 
     Args:
         match_costs (list[dict]): match cost configs. Each is called with
@@ -36,9 +36,12 @@ class KeypointHungarianAssigner:
             positive. The official code matches all K joints (invisible ones
             carry weight 0 in the coordinate loss but still take a query and
             its class), which is the default.
-        solver (str): ``'auto'`` (lapx's batch solver), ``'lapx'`` or
+        solver (str): ``'auto'`` (lapx's batch solver), ``'lapx'``,
             ``'scipy'`` (the reference: one ``linear_sum_assignment`` per
-            problem). All return an optimal assignment.
+            problem) or ``'device'`` (tensor operations where the
+            predictions are: no host transfer or synchronisation; on a CPU
+            it is far slower than lapx, see docs/benchmarks.md). All return
+            an optimal assignment.
     """
 
     def __init__(self,
@@ -102,17 +105,16 @@ class KeypointHungarianAssigner:
             # visible joints' optimum is that of the problem without the
             # hidden rows (N >= K leaves enough queries); dropped below.
             cost = cost.masked_fill(hidden[..., None], 0)
-        # [*, B, K, N] -> [P, K, N]; the one host transfer of the step.
-        # float(): under AMP the costs may be half precision (no numpy type)
-        cost = cost.reshape(-1, num_joints, num_queries).float().cpu().numpy()
-        if not np.isfinite(cost).all():
-            # NaN/inf predictions (diverged weights): any assignment does;
-            # the loss is then non-finite and NonFiniteCheckHook stops the
-            # step with the state of before it
-            cost = np.nan_to_num(cost, nan=0., posinf=0., neginf=0.)
-        assigned = torch.from_numpy(
-            batched_linear_assignment(cost, self.solver))
-        assigned = assigned.reshape(*lead, num_joints).to(cls_scores.device)
+        # NaN/inf predictions (diverged weights): any assignment does; the
+        # loss is then non-finite and NonFiniteCheckHook stops the step with
+        # the state of before it
+        cost = torch.nan_to_num(cost, nan=0., posinf=0., neginf=0.)
+        # [*, B, K, N] -> [P, K, N]: one solve (and host transfer) per step
+        assigned = linear_assignment(
+            cost.reshape(-1, num_joints, num_queries),
+            self.solver,
+            check_finite=False)
+        assigned = assigned.reshape(*lead, num_joints)
         if self.visible_only:
             assigned = assigned.masked_fill(hidden, -1)
         return assigned
