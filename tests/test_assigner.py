@@ -162,10 +162,20 @@ def test_device_solver_cost_equals_scipy(kind, shape):
         assert (cols == ref).all()
 
 
-# aten operators whose result the host must read on a GPU (a sync there);
-# plus host transfers, which do not dispatch on a CPU and are patched below
+# aten operators that make the host wait for a GPU: results read on the
+# host, and host values copied in (``torch.tensor``/``new_tensor`` of data:
+# ``lift_fresh``); host transfers do not dispatch on a CPU, patched below
 SYNCING_OPS = ('_local_scalar_dense', 'nonzero', 'masked_select', 'unique',
-               '_unique2', 'is_nonzero', 'equal')
+               '_unique2', 'is_nonzero', 'equal', 'lift_fresh')
+# these take a 0-dim tensor value that a GPU kernel reads on the host (a
+# GPU value) or copies in (a host value, e.g. ``x[index] = True``)
+SCALAR_VALUE_OPS = {
+    'masked_fill': 2,
+    'masked_fill_': 2,
+    'fill_': 1,
+    'index_put': 2,
+    'index_put_': 2
+}
 
 
 def _host_reads(fn, monkeypatch):
@@ -176,22 +186,52 @@ def _host_reads(fn, monkeypatch):
     class Recorder(TorchDispatchMode):
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func.overloadpacket.__name__ in SYNCING_OPS:
-                reads.append(func.overloadpacket.__name__)
+            name = func.overloadpacket.__name__
+            value = SCALAR_VALUE_OPS.get(name)
+            if name in SYNCING_OPS or (value is not None
+                                       and len(args) > value and isinstance(
+                                           args[value], torch.Tensor)
+                                       and args[value].dim() == 0):
+                reads.append(name)
             return func(*args, **(kwargs or {}))
 
-    for name in ('cpu', 'numpy', 'tolist'):
-        method = getattr(torch.Tensor, name)
+    with monkeypatch.context() as patch:
+        for name in ('cpu', 'numpy', 'tolist'):
+            method = getattr(torch.Tensor, name)
 
-        def patched(self, *a, _name=name, _method=method, **k):
-            reads.append(_name)
-            return _method(self, *a, **k)
+            def patched(self, *a, _name=name, _method=method, **k):
+                reads.append(_name)
+                return _method(self, *a, **k)
 
-        monkeypatch.setattr(torch.Tensor, name, patched)
-    with Recorder():
-        fn()
-    monkeypatch.undo()
+            patch.setattr(torch.Tensor, name, patched)
+        with Recorder():
+            fn()
     return reads
+
+
+def test_host_read_recorder_sees_scalar_copies(monkeypatch):
+    """The recorder flags what the GPU check would: an indexed assignment
+    of a Python value, a fill by a 0-dim tensor, a tensor made from data,
+    ``item``; and not their sync-free forms."""
+    x = torch.zeros(3, 4)
+    index = torch.tensor([0, 2])
+    mask = x > 0
+
+    def syncing():
+        x[index, index] = 1.
+        x.masked_fill(mask, x.new_tensor(2.))
+        x.sum().item()
+
+    def free():
+        x.scatter_(1, index[:, None], 1.)
+        x.masked_fill(mask, 2.)
+        torch.where(mask, x, 0.)
+
+    assert _host_reads(syncing, monkeypatch) == [
+        'lift_fresh', 'index_put_', 'lift_fresh', 'masked_fill',
+        '_local_scalar_dense'
+    ]
+    assert _host_reads(free, monkeypatch) == []
 
 
 @pytest.mark.parametrize('solver', ['auto', 'device'])

@@ -35,13 +35,16 @@ def parse_args(argv=None):
         'in the work directory')
     parser.add_argument(
         '--amp',
-        nargs='?',
-        const='float16',
+        action='store_true',
+        help='automatic mixed precision on a CUDA GPU (--amp-dtype)')
+    parser.add_argument(
+        '--amp-dtype',
+        default='float16',
         choices=['float16', 'bfloat16'],
-        help='automatic mixed precision on a CUDA GPU: float16 with dynamic '
-        'loss scaling (no value), or bfloat16 (GPUs of compute capability '
-        '>= 8.0; not with the deformable models: mmcv\'s '
-        'MultiScaleDeformableAttention has no bfloat16 kernel)')
+        help='with --amp: float16 with dynamic loss scaling (default), or '
+        'bfloat16 (GPUs of compute capability >= 8.0; not with the '
+        'deformable models: mmcv\'s MultiScaleDeformableAttention has no '
+        'bfloat16 kernel)')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -81,8 +84,9 @@ def set_amp(cfg: Config, dtype: str = 'float16') -> None:
     if dtype == 'bfloat16':
         if not torch.cuda.is_bf16_supported(including_emulation=False):
             raise UserInputError(
-                '--amp bfloat16: this GPU has no native bfloat16 (it needs '
-                'compute capability 8.0 or newer); use --amp (float16)')
+                '--amp-dtype bfloat16: this GPU has no native bfloat16 (it '
+                'needs compute capability 8.0 or newer); use --amp-dtype '
+                'float16')
         cfg.optim_wrapper.update(
             dtype='bfloat16', loss_scale=dict(enabled=False))
     else:
@@ -104,7 +108,7 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        set_amp(cfg, args.amp)
+        set_amp(cfg, args.amp_dtype)
     if args.resume == 'auto':  # skips a missing or corrupt last checkpoint
         cfg.resume, cfg.load_from = True, find_resumable_checkpoint(
             cfg.work_dir)

@@ -251,8 +251,10 @@ def main():
         configured = count_syncs(head, args.device)
         solver = head.assigner.solver
         head.assigner.solver = 'device'
-        on_device = count_syncs(head, args.device)
-        head.assigner.solver = solver
+        try:
+            on_device = count_syncs(head, args.device)
+        finally:
+            head.assigner.solver = solver
         print(f'{len(rows) + 2}. host synchronisations in the loss path: '
               f'{configured} ({solver!r} solver), {on_device} '
               "(solver='device'; goal 0)")

@@ -35,7 +35,10 @@ def hungarian_decode(cls_scores: Tensor,
         the query matched to each joint ``[B, K]`` (long).
     """
     prob = cls_scores[..., :-1].softmax(-1)  # [B, N, K]
-    queries = linear_assignment(-prob.transpose(1, 2), solver)  # [B, K]
+    # [B, K]; the costs are finite unless the outputs are (then the host
+    # solvers name the fault; the device solver, no sync, does not look)
+    queries = linear_assignment(
+        -prob.transpose(1, 2), solver, check_finite=solver != 'device')
     # [B, N, K] -> [B, K, N], then the matched query of each joint
     scores = prob.transpose(1, 2).gather(2, queries.unsqueeze(-1)).squeeze(-1)
     coords = torch.gather(kpt_preds, 1,
@@ -110,7 +113,10 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
         class_weight = torch.ones(num_keypoints + 1)
         class_weight[-1] = eos_coef
         self.register_buffer('class_weight', class_weight, persistent=False)
-        loss_cls = dict(loss_cls, class_weight=class_weight.tolist())
+        # the class weights are applied in loss_by_feat_all from the
+        # buffer: mmdet's loss would copy its list to the GPU on every call
+        # (a host synchronisation)
+        loss_cls = dict(loss_cls, class_weight=None)
         self.loss_cls = MODELS.build(loss_cls)
         self.loss_kpt = MODELS.build(loss_kpt)
         self.assigner = TASK_UTILS.build(assigner)
@@ -294,13 +300,15 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
         # mmdet's losses divide by (avg_factor + eps): same values, and 0
         # (not NaN) for a batch without persons
         eps = torch.finfo(torch.float32).eps
-        # [L, B, N, K+1] -> [L*B*N, K+1]; per-element class-weighted CE
+        # [L, B, N, K+1] -> [L*B*N, K+1]; per-element class-weighted CE,
+        # w[y] * -log p[y] as F.cross_entropy(weight=w) computes it
+        target_weight = self.class_weight[labels].reshape(num_layers, -1)
         loss_cls = self.loss_cls(
             cls_scores.reshape(-1, num_cls),
             labels.reshape(-1),
-            reduction_override='none').reshape(num_layers, -1)
+            reduction_override='none').reshape(num_layers, -1) * target_weight
         # F.cross_entropy(weight=w) averages by the targets' summed weights
-        avg_cls = self.class_weight[labels].reshape(num_layers, -1).sum(1)
+        avg_cls = target_weight.sum(1)
         loss_cls = loss_cls.sum(1) / (avg_cls + eps)
 
         index = assigned.clamp(min=0).unsqueeze(-1).expand(-1, -1, -1, 2)

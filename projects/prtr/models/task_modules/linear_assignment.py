@@ -133,7 +133,6 @@ def device_linear_assignment(cost: Tensor) -> Tensor:
     # float64, as scipy: reduced costs are differences of sums of costs,
     # and ties must resolve to an optimum of the same total
     cost = cost.double()
-    inf = cost.new_tensor(float('inf'))
     batch = torch.arange(num_problems, device=dev)
     u = cost.new_zeros(num_problems, num_rows)  # row duals
     v = cost.new_zeros(num_problems, num_cols)  # column duals
@@ -149,7 +148,9 @@ def device_linear_assignment(cost: Tensor) -> Tensor:
         sink = torch.zeros_like(row)
         searching = torch.ones_like(row, dtype=torch.bool)
         for _ in range(cur + 1):
-            rows_seen[batch, row] = True
+            # scatter_ of a Python value: an indexed assignment of True
+            # would copy a host scalar to the GPU (a sync) on every step
+            rows_seen.scatter_(1, row[:, None], True)
             # [P, N] reduced costs from the current row
             reduced = (
                 min_val[:, None] + cost[batch, row] - u[batch, row][:, None] -
@@ -157,7 +158,8 @@ def device_linear_assignment(cost: Tensor) -> Tensor:
             closer = (reduced < dist) & ~cols_seen & searching[:, None]
             path = torch.where(closer, row[:, None], path)
             dist = torch.where(closer, reduced, dist)
-            left = dist.masked_fill(cols_seen, inf)
+            # a Python fill value: a GPU 0-dim one is read on the host
+            left = dist.masked_fill(cols_seen, float('inf'))
             lowest = left.min(1).values
             nearest = left == lowest[:, None]
             # among the nearest columns a free one ends the search
@@ -173,7 +175,7 @@ def device_linear_assignment(cost: Tensor) -> Tensor:
             row = torch.where(searching & ~free, row4col[batch, col], row)
             searching = searching & ~free
         # duals of the rows and columns the search went through
-        rows_seen[:, cur] = False
+        rows_seen.select(1, cur).fill_(False)  # a Python value, no copy
         row_dist = dist.gather(1, col4row.clamp(min=0))
         u = u + torch.where(rows_seen, min_val[:, None] - row_dist, 0.)
         u[:, cur] += min_val
