@@ -15,9 +15,12 @@ cross-entropy and an L1 loss gathered through index permutations.
    config's solver and with ``solver='device'`` (tensor operations, no host
    transfer). Goal: ours / official <= 0.5.
 2. The PRTR head's training step (R-50 head: 2048-channel 12x9 features,
-   forward, assignment, loss, backward), batch 32: time and aten operators
-   (torch.profiler), for the whole step and for the loss path alone
-   (assignment + losses + their backward, from fixed head outputs).
+   forward, assignment, loss, backward), batch 32 (``--step-batch``): time
+   and aten operators (torch.profiler), for the whole step and for the loss
+   path alone (assignment + losses + their backward, from fixed head
+   outputs); the step also as it was before the lean transformer forward
+   (mmdet's modules' forward) and, with ``--compile``, under
+   ``torch.compile``.
 3. On a GPU: host synchronisations in the loss path
    (``torch.cuda.set_sync_debug_mode``).
 """
@@ -175,16 +178,31 @@ def bench_loss_path(head, repeats, device):
         device)
 
 
-def head_steps(head, device):
-    """Our and the official training step of the head (forward, loss,
-    backward) on fixed R-50 features, batch 32."""
-    feats = (torch.randn(32, 2048, 12, 9, device=device), )
-    _, _, targets, weights = make_inputs(device)
-    return dict(
-        ours=lambda: ours_loss(head, *head(feats), targets, weights).backward(
-        ),
-        official=lambda: official_loss(*head(feats), targets, weights).
-        backward())
+def head_steps(head, device, batch_size=32, compiled=False):
+    """Training steps of the head (forward, loss, backward) on fixed R-50
+    features: ``ours`` (lean transformer forward, our loss), ``before``
+    (mmdet's transformer modules' forward, our loss: the step before the
+    lean forward), ``official`` (the same layers as the official DETR
+    transformer, ``nn.MultiheadAttention``, and the official loss) and with
+    ``compiled`` ours under ``torch.compile`` (inductor)."""
+    feats = (torch.randn(batch_size, 2048, 12, 9, device=device), )
+    _, _, targets, weights = make_inputs(device, batch_size=batch_size)
+
+    def step(loss, lean, model=head):
+
+        def run():
+            head.lean_forward = lean
+            loss(head, *model(feats), targets, weights).backward()
+
+        return run
+
+    steps = dict(
+        ours=step(ours_loss, True),
+        before=step(ours_loss, False),
+        official=step(lambda _, *args: official_loss(*args), False))
+    if compiled:
+        steps['compiled'] = step(ours_loss, True, torch.compile(head))
+    return steps
 
 
 def count_syncs(head, device):
@@ -211,6 +229,17 @@ def main():
         '--skip-step',
         action='store_true',
         help='skip the whole-step measurement (seconds per step on a CPU)')
+    parser.add_argument(
+        '--step-batch',
+        type=int,
+        default=32,
+        help='batch size of the head training step (32: the configs\' per-GPU '
+        'batch; a small one shows the dispatch-bound regime)')
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='also time the step under torch.compile (inductor; minutes of '
+        'compilation on a CPU)')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     register_all_modules()
@@ -238,15 +267,21 @@ def main():
     rows = [('loss path (assign + loss + backward)',
              bench_loss_path(head, args.repeats, args.device))]
     if not args.skip_step:
-        rows.append(('head training step, batch 32',
+        rows.append((f'head training step, batch {args.step_batch}',
                      compare(
-                         head_steps(head, args.device),
+                         head_steps(head, args.device,
+                                    args.step_batch, args.compile),
                          max(3, args.repeats // 3), args.device)))
     for i, (name, res) in enumerate(rows, 2):
         (t_o, n_o), (t_u, n_u) = res['ours'], res['official']
         print(f'{i}. {name}: ours {t_o * 1e3:.1f} ms / {n_o} aten ops, '
               f'official {t_u * 1e3:.1f} ms / {n_u} ops; ratios time '
               f'{t_o / t_u:.3f}, ops {n_o / n_u:.3f}')
+        for other in ('before', 'compiled'):
+            if other in res:
+                t, n = res[other]
+                print(f'   {other}: {t * 1e3:.1f} ms / {n} aten ops; ours / '
+                      f'{other}: time {t_o / t:.3f}, ops {n_o / n:.3f}')
     if args.device != 'cpu':
         configured = count_syncs(head, args.device)
         solver = head.assigner.solver

@@ -10,6 +10,9 @@ from mmdet.models.layers import (DetrTransformerDecoder,
 from mmpose.utils.typing import ConfigType
 from torch import Tensor, nn
 
+from .lean_detr_forward import (lean_decoder_forward, lean_encoder_forward,
+                                lean_forward_supported)
+
 ATTN_CFG = dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True)
 FFN_CFG = dict(
     embed_dims=256,
@@ -53,6 +56,10 @@ class DetrTransformerMixin:
                 encoder=DetrTransformerEncoder(**transformer['encoder']),
                 decoder=DetrTransformerDecoder(**transformer['decoder'])))
         self.query_embed = nn.Embedding(self.num_queries, self.embed_dims)
+        # the same function in fewer operators where the layers are DETR's
+        # (see lean_detr_forward); False runs mmdet's modules' forward
+        self.lean_forward = lean_forward_supported(self.transformer.encoder,
+                                                   self.transformer.decoder)
 
     def _init_transformer_weights(self) -> None:
         """DETR's init: xavier-uniform on every >1-dim transformer weight."""
@@ -79,9 +86,13 @@ class DetrTransformerMixin:
             pos = self.positional_encoding(None, x)  # [bs, d, h, w]
         x = x.flatten(2).transpose(1, 2)  # [bs, d, h, w] -> [bs, h*w, d]
         pos = pos.flatten(2).transpose(1, 2)
+        query_pos = self.query_embed.weight.unsqueeze(0).expand(bs, -1, -1)
+        if self.lean_forward:
+            memory = lean_encoder_forward(self.transformer.encoder, x, pos)
+            return lean_decoder_forward(self.transformer.decoder, query_pos,
+                                        memory, pos)  # [L, bs, N, d]
         memory = self.transformer.encoder(
             query=x, query_pos=pos, key_padding_mask=None)
-        query_pos = self.query_embed.weight.unsqueeze(0).expand(bs, -1, -1)
         return self.transformer.decoder(
             query=torch.zeros_like(query_pos),
             key=memory,
