@@ -20,7 +20,8 @@ cross-entropy and an L1 loss gathered through index permutations.
    path alone (assignment + losses + their backward, from fixed head
    outputs); the step also as it was before the lean transformer forward
    (mmdet's modules' forward) and, with ``--compile``, under
-   ``torch.compile``.
+   ``torch.compile``; and the host's work per step: the same step of the
+   head at width 8 and batch 1, where arithmetic is negligible.
 3. On a GPU: host synchronisations in the loss path
    (``torch.cuda.set_sync_debug_mode``).
 """
@@ -46,6 +47,8 @@ from mmengine.config import Config
 from mmpose.registry import MODELS
 from mmpose.utils import register_all_modules
 from scipy.optimize import linear_sum_assignment
+
+from prtr.models.layers.detr_transformer import DETR_TRANSFORMER
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 CONFIG = osp.join(ROOT, 'configs', 'prtr_res50_4xb32-200e_coco-384x288.py')
@@ -178,15 +181,13 @@ def bench_loss_path(head, repeats, device):
         device)
 
 
-def head_steps(head, device, batch_size=32, compiled=False):
-    """Training steps of the head (forward, loss, backward) on fixed R-50
-    features: ``ours`` (lean transformer forward, our loss), ``before``
-    (mmdet's transformer modules' forward, our loss: the step before the
-    lean forward), ``official`` (the same layers as the official DETR
-    transformer, ``nn.MultiheadAttention``, and the official loss) and with
-    ``compiled`` ours under ``torch.compile`` (inductor)."""
-    feats = (torch.randn(batch_size, 2048, 12, 9, device=device), )
-    _, _, targets, weights = make_inputs(device, batch_size=batch_size)
+def train_steps(head, feats, targets, weights, compiled=False):
+    """Training steps of the head (forward, loss, backward): ``ours``
+    (lean transformer forward, our loss), ``before`` (mmdet's transformer
+    modules' forward, our loss: the step before the lean forward),
+    ``official`` (the same layers as the official DETR transformer,
+    ``nn.MultiheadAttention``, and the official loss) and with ``compiled``
+    ours under ``torch.compile`` (inductor)."""
 
     def step(loss, lean, model=head):
 
@@ -203,6 +204,43 @@ def head_steps(head, device, batch_size=32, compiled=False):
     if compiled:
         steps['compiled'] = step(ours_loss, True, torch.compile(head))
     return steps
+
+
+def head_steps(head, device, batch_size=32, compiled=False):
+    """:func:`train_steps` on fixed R-50 features."""
+    feats = (torch.randn(batch_size, 2048, 12, 9, device=device), )
+    _, _, targets, weights = make_inputs(device, batch_size=batch_size)
+    return train_steps(head, feats, targets, weights, compiled)
+
+
+def narrow_head(head_cfg, device, width=8):
+    """The R-50 head (6 + 6 layers, 100 queries, 8 heads) at width 8 on an
+    8-channel map: its step runs the same operators with next to no
+    arithmetic, so its time is the host's work per step (dispatch, Python,
+    autograd), what bounds a GPU step at the configs' batch sizes."""
+    cfg = copy.deepcopy(head_cfg)
+    transformer = copy.deepcopy(DETR_TRANSFORMER)
+    for part in transformer.values():
+        layer = part['layer_cfg']
+        for name in ('self_attn_cfg', 'cross_attn_cfg'):
+            if name in layer:
+                layer[name]['embed_dims'] = width
+        layer['ffn_cfg'].update(
+            embed_dims=width, feedforward_channels=2 * width)
+    cfg.update(
+        in_channels=width,
+        embed_dims=width,
+        transformer=transformer,
+        positional_encoding=dict(num_feats=width // 2, normalize=True))
+    return MODELS.build(cfg).to(device).train()
+
+
+def host_steps(head_cfg, device, width=8):
+    """:func:`train_steps` of :func:`narrow_head`, batch 1."""
+    feats = (torch.randn(1, width, 12, 9, device=device), )
+    _, _, targets, weights = make_inputs(device, batch_size=1)
+    return train_steps(
+        narrow_head(head_cfg, device, width), feats, targets, weights)
 
 
 def count_syncs(head, device):
@@ -272,6 +310,10 @@ def main():
                          head_steps(head, args.device,
                                     args.step_batch, args.compile),
                          max(3, args.repeats // 3), args.device)))
+    rows.append(('host work per step (the head at width 8, batch 1)',
+                 compare(
+                     host_steps(head_cfg, args.device), 10 * args.repeats,
+                     args.device)))
     for i, (name, res) in enumerate(rows, 2):
         (t_o, n_o), (t_u, n_u) = res['ours'], res['official']
         print(f'{i}. {name}: ours {t_o * 1e3:.1f} ms / {n_o} aten ops, '
