@@ -155,6 +155,10 @@ class DETRPersonHead(PersonHeadMixin, DetrTransformerMixin, BaseModule):
         positional_encoding (dict): mmdet ``SinePositionalEncoding`` config.
         bbox_head (dict): mmdet ``DETRHead`` config; ``num_classes`` and
             ``embed_dims`` are set here.
+        lean_forward (bool): compute the transformer by
+            :mod:`~prtr.models.layers.lean_detr_forward` (the same function
+            in fewer operators) where its layers are DETR's; False runs
+            mmdet's modules' forward. Defaults to True.
         init_cfg (dict, optional): initialisation config.
     """
 
@@ -166,12 +170,13 @@ class DETRPersonHead(PersonHeadMixin, DetrTransformerMixin, BaseModule):
                  positional_encoding: ConfigType = dict(
                      num_feats=128, normalize=True),
                  bbox_head: ConfigType = dict(type='mmdet.DETRHead'),
+                 lean_forward: bool = True,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = in_channels
         self.num_queries = num_queries
         self.embed_dims = embed_dims
-        self._init_layers(transformer, positional_encoding)
+        self._init_layers(transformer, positional_encoding, lean_forward)
         self.bbox_head = MODELS.build(
             dict(bbox_head, num_classes=1, embed_dims=embed_dims))
         self._record_matches()

@@ -74,6 +74,10 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
         assigner (dict): query-to-joint assigner.
         decoder (dict, optional): codec turning matched normalised
             coordinates into input-space keypoints (:class:`PRTRLabel`).
+        lean_forward (bool): compute the transformer by
+            :mod:`~prtr.models.layers.lean_detr_forward` (the same function
+            in fewer operators) where its layers are DETR's; False runs
+            mmdet's modules' forward. Defaults to True.
         init_cfg (dict, optional): initialisation config.
     """
 
@@ -94,6 +98,7 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
                      type='mmdet.L1Loss', loss_weight=5.0),
                  assigner: ConfigType = dict(type='KeypointHungarianAssigner'),
                  decoder: OptConfigType = None,
+                 lean_forward: bool = True,
                  init_cfg: OptConfigType = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_queries < num_keypoints:
@@ -105,7 +110,7 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
         self.num_queries = num_queries
         self.embed_dims = embed_dims
 
-        self._init_layers(transformer, positional_encoding)
+        self._init_layers(transformer, positional_encoding, lean_forward)
         self.class_embed = nn.Linear(embed_dims, num_keypoints + 1)
         self.kpt_embed = MLP(embed_dims, embed_dims, 2, 3)
 

@@ -11,7 +11,7 @@ from mmpose.utils.typing import ConfigType
 from torch import Tensor, nn
 
 from .lean_detr_forward import (lean_decoder_forward, lean_encoder_forward,
-                                lean_forward_supported)
+                                lean_forward_supported, modules_wrapped)
 
 ATTN_CFG = dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True)
 FFN_CFG = dict(
@@ -43,9 +43,13 @@ class DetrTransformerMixin:
     sets ``in_channels``, ``embed_dims`` and ``num_queries`` first.
     """
 
-    def _init_layers(self, transformer: ConfigType,
-                     positional_encoding: ConfigType) -> None:
-        """Input projection, position encoding, transformer and queries."""
+    def _init_layers(self,
+                     transformer: ConfigType,
+                     positional_encoding: ConfigType,
+                     lean_forward: bool = True) -> None:
+        """Input projection, position encoding, transformer and queries;
+        ``lean_forward``: compute the transformer by
+        :mod:`lean_detr_forward` where its layers are DETR's."""
         transformer = copy.deepcopy(transformer)
         self.input_proj = nn.Conv2d(
             self.in_channels, self.embed_dims, kernel_size=1)
@@ -58,8 +62,10 @@ class DetrTransformerMixin:
         self.query_embed = nn.Embedding(self.num_queries, self.embed_dims)
         # the same function in fewer operators where the layers are DETR's
         # (see lean_detr_forward); False runs mmdet's modules' forward
-        self.lean_forward = lean_forward_supported(self.transformer.encoder,
-                                                   self.transformer.decoder)
+        self.lean_forward = lean_forward and lean_forward_supported(
+            self.transformer.encoder, self.transformer.decoder)
+        # what the lean forward bypasses, checked for wrappers and hooks
+        self._transformer_modules = list(self.transformer.modules())
 
     def _init_transformer_weights(self) -> None:
         """DETR's init: xavier-uniform on every >1-dim transformer weight."""
@@ -87,7 +93,8 @@ class DetrTransformerMixin:
         x = x.flatten(2).transpose(1, 2)  # [bs, d, h, w] -> [bs, h*w, d]
         pos = pos.flatten(2).transpose(1, 2)
         query_pos = self.query_embed.weight.unsqueeze(0).expand(bs, -1, -1)
-        if self.lean_forward:
+        if self.lean_forward and not modules_wrapped(
+                self._transformer_modules):
             memory = lean_encoder_forward(self.transformer.encoder, x, pos)
             return lean_decoder_forward(self.transformer.decoder, query_pos,
                                         memory, pos)  # [L, bs, N, d]
