@@ -176,7 +176,9 @@ class DETRPersonHead(PersonHeadMixin, DetrTransformerMixin, BaseModule):
         self.in_channels = in_channels
         self.num_queries = num_queries
         self.embed_dims = embed_dims
-        self._init_layers(transformer, positional_encoding, lean_forward)
+        self._init_layers(transformer, positional_encoding)
+        if not lean_forward:
+            self.lean_forward = False
         self.bbox_head = MODELS.build(
             dict(bbox_head, num_classes=1, embed_dims=embed_dims))
         self._record_matches()

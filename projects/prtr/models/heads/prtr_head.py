@@ -110,7 +110,9 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
         self.num_queries = num_queries
         self.embed_dims = embed_dims
 
-        self._init_layers(transformer, positional_encoding, lean_forward)
+        self._init_layers(transformer, positional_encoding)
+        if not lean_forward:
+            self.lean_forward = False
         self.class_embed = nn.Linear(embed_dims, num_keypoints + 1)
         self.kpt_embed = MLP(embed_dims, embed_dims, 2, 3)
 

@@ -43,13 +43,9 @@ class DetrTransformerMixin:
     sets ``in_channels``, ``embed_dims`` and ``num_queries`` first.
     """
 
-    def _init_layers(self,
-                     transformer: ConfigType,
-                     positional_encoding: ConfigType,
-                     lean_forward: bool = True) -> None:
-        """Input projection, position encoding, transformer and queries;
-        ``lean_forward``: compute the transformer by
-        :mod:`lean_detr_forward` where its layers are DETR's."""
+    def _init_layers(self, transformer: ConfigType,
+                     positional_encoding: ConfigType) -> None:
+        """Input projection, position encoding, transformer and queries."""
         transformer = copy.deepcopy(transformer)
         self.input_proj = nn.Conv2d(
             self.in_channels, self.embed_dims, kernel_size=1)
@@ -62,8 +58,9 @@ class DetrTransformerMixin:
         self.query_embed = nn.Embedding(self.num_queries, self.embed_dims)
         # the same function in fewer operators where the layers are DETR's
         # (see lean_detr_forward); False runs mmdet's modules' forward
-        self.lean_forward = lean_forward and lean_forward_supported(
-            self.transformer.encoder, self.transformer.decoder)
+        # (the host's ``lean_forward=False`` turns it off)
+        self.lean_forward = lean_forward_supported(self.transformer.encoder,
+                                                   self.transformer.decoder)
         # what the lean forward bypasses, checked for wrappers and hooks
         self._transformer_modules = list(self.transformer.modules())
 
