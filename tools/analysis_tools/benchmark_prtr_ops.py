@@ -189,10 +189,12 @@ def train_steps(head, feats, targets, weights, compiled=False):
     ``nn.MultiheadAttention``, and the official loss) and with ``compiled``
     ours under ``torch.compile`` (inductor)."""
 
+    supported = head.lean_forward  # False: the config is not DETR's
+
     def step(loss, lean, model=head):
 
         def run():
-            head.lean_forward = lean
+            head.lean_forward = lean and supported
             loss(head, *model(feats), targets, weights).backward()
 
         return run

@@ -73,21 +73,19 @@ def lean_forward_supported(encoder: nn.Module, decoder: nn.Module) -> bool:
             or not decoder.return_intermediate
             or type(decoder.post_norm) is not nn.LayerNorm):
         return False
-    # the cross-attention keys/values of all layers are split alike
-    if len({layer.cross_attn.attn.num_heads for layer in decoder.layers}) > 1:
+    layers = [(layer, DetrTransformerEncoderLayer, (layer.self_attn, ))
+              for layer in encoder.layers]
+    layers += [(layer, DetrTransformerDecoderLayer, (layer.self_attn,
+                                                     layer.cross_attn))
+               for layer in decoder.layers]
+    if not all(
+            type(layer) is kind and all(map(_plain_attention, attns))
+            and _plain_ffn(layer.ffn) and _plain_norms(layer.norms)
+            for layer, kind, attns in layers):
         return False
-    for layer in encoder.layers:
-        if (type(layer) is not DetrTransformerEncoderLayer
-                or not _plain_attention(layer.self_attn)
-                or not _plain_ffn(layer.ffn) or not _plain_norms(layer.norms)):
-            return False
-    for layer in decoder.layers:
-        if (type(layer) is not DetrTransformerDecoderLayer
-                or not _plain_attention(layer.self_attn)
-                or not _plain_attention(layer.cross_attn)
-                or not _plain_ffn(layer.ffn) or not _plain_norms(layer.norms)):
-            return False
-    return True
+    # the cross-attention keys/values of all layers are split alike
+    return len({layer.cross_attn.attn.num_heads
+                for layer in decoder.layers}) <= 1
 
 
 def modules_wrapped(modules: Iterable[nn.Module]) -> bool:
