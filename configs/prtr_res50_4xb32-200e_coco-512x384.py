@@ -1,19 +1,6 @@
 _base_ = ['./prtr_res50_4xb32-200e_coco-384x288.py']
+from prtr.utils import at_input_size  # noqa: E402
 
-# input size 512x384 (codec, head decoding and both pipelines use it)
-codec = dict(type='PRTRLabel', input_size=(384, 512))
-model = dict(head=dict(decoder=codec))
-
-# both pipelines are the base's with TopdownAffine and the codec resized
-__sized = dict(
-    TopdownAffine=dict(input_size=codec['input_size']),
-    GenerateTarget=dict(encoder=codec))
-train_pipeline = [
-    dict(t, **__sized.get(t.type, {})) for t in _base_.train_pipeline
-]
-val_pipeline = [
-    dict(t, **__sized.get(t.type, {})) for t in _base_.val_pipeline
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
-test_dataloader = val_dataloader
+# input size 512x384: the codec, the head's decoding and both pipelines
+(codec, model, train_pipeline, val_pipeline, train_dataloader, val_dataloader,
+ test_dataloader) = at_input_size(_base_, (384, 512))

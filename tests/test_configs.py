@@ -6,6 +6,7 @@ import functools
 import glob
 import json
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -67,6 +68,10 @@ def test_input_size_agrees_everywhere(config):
     input size, and the architecture is one that is built below."""
     cfg = load(config)
     size = tuple(cfg.codec.input_size)
+    # a file name that gives the size says h x w
+    named = re.search(r'(\d+)x(\d+)\.py$', config)
+    if named:
+        assert size == (int(named[2]), int(named[1]))
     assert tuple(cfg.model.head.decoder.input_size) == size
     for split in ('train', 'val', 'test'):
         pipeline = cfg[f'{split}_dataloader'].dataset.pipeline
@@ -80,6 +85,29 @@ def test_input_size_agrees_everywhere(config):
     assert [tuple(e['input_size']) for e in encoders] == [size]
     assert cfg.default_scope == 'mmpose'
     assert 'prtr' in cfg.custom_imports['imports']
+
+
+def test_at_input_size_copies_every_size():
+    """The resolution variants' helper: every input size of the returned
+    parts is the new one, the base config is left as it was, and a base
+    without one of the parts is refused by name."""
+    from prtr.utils import at_input_size
+    base = load('configs/prtr_res50_4xb32-200e_coco-384x288.py')
+    before = base.to_dict()
+    codec, model, train, val, train_loader, val_loader, test_loader = \
+        at_input_size(base, (96, 128))
+    assert codec.input_size == model.head.decoder.input_size == (96, 128)
+    for pipeline in (train, val, train_loader.dataset.pipeline,
+                     val_loader.dataset.pipeline,
+                     test_loader.dataset.pipeline):
+        affine, = [t for t in pipeline if t['type'] == 'TopdownAffine']
+        assert affine['input_size'] == (96, 128)
+    target, = [t for t in train if t['type'] == 'GenerateTarget']
+    assert target['encoder']['input_size'] == (96, 128)
+    assert base.to_dict() == before
+    before.pop('val_pipeline')
+    with pytest.raises(KeyError, match='val_pipeline'):
+        at_input_size(before, (96, 128))
 
 
 @pytest.mark.parametrize('config', ARCHITECTURES)

@@ -3,9 +3,11 @@
 changes a benchmark makes to a config (no pretrained weights, another input
 size, flip test forced on or off)."""
 import os.path as osp
-from typing import Any, Iterator, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 from mmengine.config import Config
+
+from ..utils.input_size import config_dicts, set_input_size
 
 DEFAULT_PAIRS = [
     ('configs/prtr_res50_4xb32-200e_coco-384x288.py',
@@ -31,38 +33,11 @@ def label_of(config: str) -> str:
     return LABELS.get(stem, stem)
 
 
-def _dicts(node: Any) -> Iterator[dict]:
-    """Every dict of a nested config, each before its values (so that what
-    the caller changes in a dict is what is walked next)."""
-    if isinstance(node, dict):
-        yield node
-        children = node.values()
-    elif isinstance(node, (list, tuple)):
-        children = node
-    else:
-        return
-    for child in list(children):
-        yield from _dicts(child)
-
-
 def strip_init_cfg(node: Any) -> None:
     """Remove every ``init_cfg`` in place: random weights time the same and
     need no download."""
-    for d in _dicts(node):
+    for d in config_dicts(node):
         d.pop('init_cfg', None)
-
-
-def set_input_size(node: Any, size: Sequence[int]) -> None:
-    """Set every ``input_size`` of a config to ``size`` (w, h) in place;
-    heatmap sizes next to it keep their ratio to the input."""
-    w, h = size
-    for d in _dicts(node):
-        if 'input_size' in d:
-            old_w, old_h = d['input_size']
-            if 'heatmap_size' in d:
-                hw, hh = d['heatmap_size']
-                d['heatmap_size'] = (w * hw // old_w, h * hh // old_h)
-            d['input_size'] = (w, h)
 
 
 def load_config(path: str,
