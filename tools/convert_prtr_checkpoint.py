@@ -13,6 +13,7 @@ OUT loads into the matching config with no missing or unexpected keys
 (``load_from``, ``init_model``, ``tools/test.py``).
 """
 import argparse
+import os
 import os.path as osp
 import re
 import sys
@@ -86,6 +87,10 @@ _IMAGENET_RULES = [
     (r'^classifier\.', None),
     (r'^', 'backbone.'),
 ]
+# keys the HRNet ImageNet classifier has (its stem, stage 2, classifier)
+_IMAGENET_KEYS = {
+    'conv1.weight', 'stage2.0.fuse_layers.0.1.0.weight', 'classifier.weight'
+}
 
 
 def _rename(key: str, rules) -> str:
@@ -108,6 +113,13 @@ def convert(state_dict: Dict[str, torch.Tensor]) -> 'OrderedDict':
     official = any(
         k.startswith(('backbone.0.body.', 'transformer.')) for k in state_dict)
     if not official:
+        if not _IMAGENET_KEYS <= set(state_dict):
+            raise KeyError(
+                'neither an official PRTR model (keys backbone.0.body.*, '
+                'transformer.*) nor the HRNetV2-W32 ImageNet classifier '
+                f'({", ".join(sorted(_IMAGENET_KEYS))}, ...); its keys: '
+                f'{", ".join(sorted(map(str, state_dict))[:5])}'
+                f'{", ..." if len(state_dict) > 5 else ""}')
         rules = _IMAGENET_RULES
     elif 'transformer.level_embed' in state_dict:
         rules = _DEFORM_RULES
@@ -133,13 +145,24 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('src', help='official checkpoint')
     parser.add_argument('dst', help='output checkpoint')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace DST if it exists (default: refuse)')
     args = parser.parse_args(argv)
     # official weights are plain tensors: weights_only is enough
     check_checkpoint(args.src, 'official checkpoint')
+    if osp.isdir(args.dst):
+        raise UserInputError(f'output {args.dst} is a folder: name the '
+                             'checkpoint file to write')
     if osp.exists(args.dst) and osp.samefile(args.src, args.dst):
         raise UserInputError(f'output {args.dst} is the input checkpoint: '
                              'name another file')
-    if not osp.isdir(osp.dirname(osp.abspath(args.dst))):
+    if osp.exists(args.dst) and not args.overwrite:
+        raise UserInputError(f'output {args.dst} exists: name another file, '
+                             'or pass --overwrite to replace it')
+    folder = osp.dirname(osp.abspath(args.dst))
+    if not osp.isdir(folder):
         raise UserInputError(f'output folder not found: '
                              f'{osp.dirname(args.dst)}')
     src = torch.load(args.src, map_location='cpu', weights_only=True)
@@ -148,18 +171,26 @@ def main(argv: Optional[List[str]] = None) -> None:
             str(k).startswith(('head.', 'module.head.')) for k in inner):
         raise UserInputError(f'{args.src} is already a checkpoint of this '
                              'package (keys head.*): use it as it is')
+    if not isinstance(inner, dict) or not inner or not all(
+            isinstance(v, torch.Tensor) for v in inner.values()):
+        raise UserInputError(
+            f'{args.src} holds no state dict (a dict of tensors, or one '
+            'under "state_dict"/"model")')
     try:
         state_dict = convert(src)
     except KeyError as e:
         raise UserInputError(f'{args.src}: {e.args[0]}') from None
-    except (AttributeError, TypeError):
-        raise UserInputError(
-            f'{args.src} holds no state dict (a dict of tensors, or one '
-            'under "state_dict"/"model")') from None
-    torch.save(
-        dict(
-            state_dict=state_dict,
-            meta=dict(converted_from=osp.basename(args.src))), args.dst)
+    # a complete file or none: written aside, then renamed over DST
+    tmp = osp.join(folder, f'.{osp.basename(args.dst)}.tmp')
+    try:
+        torch.save(
+            dict(
+                state_dict=state_dict,
+                meta=dict(converted_from=osp.basename(args.src))), tmp)
+        os.replace(tmp, args.dst)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
     print(f'{args.src} -> {args.dst}: {len(state_dict)} tensors')
 
 

@@ -27,7 +27,8 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
     import prtr  # noqa: F401
 
-from prtr_cli import check_checkpoint, check_config_file, run_cli
+from prtr_cli import (check_checkpoint, check_checkpoint_fits,
+                      check_config_file, run_cli)
 
 from prtr.utils import UserInputError
 
@@ -73,10 +74,20 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def readable(path: str) -> bool:
+    """Whether the image decodes as mmpose's inferencer reads it (mmcv;
+    OpenCV's ``imread`` returns part of a truncated JPEG, ``imdecode``
+    of its bytes nothing)."""
+    import mmcv
+    try:
+        return mmcv.imread(path) is not None
+    except Exception:  # noqa: BLE001  (any decoding failure)
+        return False
+
+
 def readable_images(folder: str) -> List[str]:
     """The images of ``folder`` (sorted) that OpenCV can read; a warning
     on stderr names each one skipped."""
-    import cv2
     names = sorted(
         f for f in os.listdir(folder)
         if (mimetypes.guess_type(f)[0] or '').startswith('image/'))
@@ -85,7 +96,7 @@ def readable_images(folder: str) -> List[str]:
     good = []
     for name in names:
         path = osp.join(folder, name)
-        if cv2.imread(path) is None:
+        if not readable(path):
             print(
                 f'{osp.basename(sys.argv[0])}: warning: cannot read image '
                 f'{path}, skipped',
@@ -108,11 +119,11 @@ def input_kind(path: str) -> str:
         raise UserInputError(
             f'input {path} is neither an image nor a video (by its name '
             'extension)')
-    import cv2
     if kind == 'image':
-        if cv2.imread(path) is None:
+        if not readable(path):
             raise UserInputError(f'cannot read image {path}')
     else:
+        import cv2
         cap = cv2.VideoCapture(path)
         ok = cap.isOpened() and cap.read()[0]
         cap.release()
@@ -125,6 +136,9 @@ def input_kind(path: str) -> str:
 def check_inputs(args) -> str:
     check_config_file(args.config)
     check_checkpoint(args.checkpoint)
+    from mmengine.config import Config
+    check_checkpoint_fits(
+        Config.fromfile(args.config), args.checkpoint, args.config)
     if args.det_config:
         if not osp.isfile(args.det_config):
             raise UserInputError(

@@ -16,15 +16,16 @@ from typing import Callable, List, Optional
 
 import torch
 from prtr_cli_checks import (check_bbox_file, check_checkpoint,
-                             check_config_file, check_data_files,
-                             check_pretrained, json_files)
+                             check_checkpoint_fits, check_config_file,
+                             check_data_files, check_pretrained, json_files)
 
 from prtr.utils import UserInputError
 
 __all__ = [
     'UserInputError', 'check_bbox_file', 'check_checkpoint',
-    'check_config_file', 'check_data_files', 'check_pretrained',
-    'note_cfg_options', 'run_cli', 'setup_cpu_distributed', 'user_file_in'
+    'check_checkpoint_fits', 'check_config_file', 'check_data_files',
+    'check_pretrained', 'note_cfg_options', 'run_cli', 'setup_cpu_distributed',
+    'user_file_in'
 ]
 
 # what the user set on the command line, named in the hint after a

@@ -224,3 +224,56 @@ def _not_a_checkpoint(path: str, what: str, e: Exception) -> UserInputError:
     detail = _sniff(path) or error_line(e)
     return UserInputError(f'{what} {path} is not a PyTorch checkpoint or is '
                           f'corrupt ({detail})')
+
+
+def _shapes_of_model(cfg: Any) -> dict:
+    """``{name: shape}`` of the state dict of ``cfg.model``, built on the
+    meta device (no memory, no initialisation)."""
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import MODELS
+    init_default_scope(cfg.get('default_scope', 'mmpose'))
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def check_checkpoint_fits(cfg: Any,
+                          path: Optional[str],
+                          config: str,
+                          what: str = 'checkpoint',
+                          strict: bool = True) -> None:
+    """The checkpoint (already checked by :func:`check_checkpoint`) holds
+    the tensors of the config's model with their shapes, so that testing,
+    inference or resuming runs the trained weights; mmengine loads with
+    ``strict=False`` and only warns. ``strict=False`` (``load_from`` for
+    fine-tuning): fail only when none of the model's tensors fits."""
+    if not path or '://' in path:
+        return
+    ckpt = load_lazily(path)
+    state = ckpt.get('state_dict', ckpt)
+    if not isinstance(state, dict):
+        raise UserInputError(f'{what} {path} holds no state dict')
+    state = {
+        str(k)[len('module.'):] if str(k).startswith('module.') else str(k):
+        tuple(getattr(v, 'shape', ()))
+        for k, v in state.items()
+    }
+    model = _shapes_of_model(cfg)
+    missing = [k for k in model if k not in state]
+    wrong = [k for k in model if k in state and state[k] != model[k]]
+    if not (missing or wrong) or (not strict
+                                  and len(missing) + len(wrong) < len(model)):
+        return
+    parts = []
+    if wrong:
+        k = wrong[0]
+        parts.append(f'{len(wrong)} have other shapes (e.g. {k}: '
+                     f'{list(state[k])} in the checkpoint, {list(model[k])} '
+                     'in the model)')
+    if missing:
+        parts.append(f'{len(missing)} are missing (e.g. {missing[0]})')
+    raise UserInputError(
+        f'{what} {path} does not fit the model of {config}: of its '
+        f'{len(model)} tensors, {" and ".join(parts)}; is it a checkpoint '
+        'of another config?')

@@ -13,8 +13,9 @@ except ImportError:  # a plain checkout: the package lives in projects/
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
-from prtr_cli import (check_checkpoint, check_config_file, check_data_files,
-                      note_cfg_options, run_cli, setup_cpu_distributed)
+from prtr_cli import (check_checkpoint, check_checkpoint_fits,
+                      check_config_file, check_data_files, note_cfg_options,
+                      run_cli, setup_cpu_distributed)
 
 from prtr.utils import (UserInputError, check_cfg_options, check_config_keys,
                         check_num_keypoints)
@@ -86,6 +87,7 @@ def main(argv=None):
     check_num_keypoints(cfg, ('test', ))
     check_data_files(cfg, ('test', ))
     check_checkpoint(args.checkpoint)
+    check_checkpoint_fits(cfg, args.checkpoint, args.config)
     setup_cpu_distributed(cfg, args.launcher)
     metrics = Runner.from_cfg(cfg).test()
     if args.out:

@@ -13,9 +13,9 @@ except ImportError:  # a plain checkout: the package lives in projects/
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
-from prtr_cli import (check_checkpoint, check_config_file, check_data_files,
-                      check_pretrained, note_cfg_options, run_cli,
-                      setup_cpu_distributed)
+from prtr_cli import (check_checkpoint, check_checkpoint_fits,
+                      check_config_file, check_data_files, check_pretrained,
+                      note_cfg_options, run_cli, setup_cpu_distributed)
 
 from prtr.engine import find_resumable_checkpoint
 from prtr.utils import (UserInputError, check_cfg_options, check_config_keys,
@@ -131,6 +131,9 @@ def main(argv=None):
     check_num_keypoints(cfg, splits)
     check_data_files(cfg, splits)
     check_checkpoint(cfg.get('load_from'))
+    # resuming needs the same model; fine-tuning (load_from) some of it
+    check_checkpoint_fits(
+        cfg, cfg.get('load_from'), args.config, strict=bool(cfg.get('resume')))
     check_pretrained(cfg)
     setup_cpu_distributed(cfg, args.launcher)
     Runner.from_cfg(cfg).train()

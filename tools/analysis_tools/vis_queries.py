@@ -44,7 +44,9 @@ except ImportError:  # a plain checkout: the package lives in projects/
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import numpy as np
-from prtr_cli import check_checkpoint, check_config_file, run_cli
+from mmengine.config import Config
+from prtr_cli import (check_checkpoint, check_checkpoint_fits,
+                      check_config_file, run_cli)
 
 from prtr.utils import UserInputError
 from prtr.visualization import (QueryVisualizer, load_person, query_points,
@@ -100,6 +102,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
     check_config_file(args.config)
     check_checkpoint(args.checkpoint)
+    cfg = Config.fromfile(args.config)
+    if cfg.model.get('type') != 'TopdownPoseEstimator':
+        raise UserInputError(
+            f'{args.config} is a {cfg.model.get("type")} config: the query '
+            'picture is drawn for a top-down PRTR model (one person crop '
+            'through PRTRHead)')
+    check_checkpoint_fits(cfg, args.checkpoint, args.config)
     gt_kpts = None
     if args.img or args.bbox:
         if not (args.img and args.bbox):
