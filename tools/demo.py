@@ -28,7 +28,7 @@ except ImportError:  # a plain checkout: the package lives in projects/
     import prtr  # noqa: F401
 
 from prtr_cli import (check_checkpoint, check_checkpoint_fits,
-                      check_config_file, run_cli)
+                      check_config_file, check_device, run_cli)
 
 from prtr.utils import UserInputError
 
@@ -135,6 +135,7 @@ def input_kind(path: str) -> str:
 
 def check_inputs(args) -> str:
     check_config_file(args.config)
+    check_device(args.device)
     check_checkpoint(args.checkpoint)
     from mmengine.config import Config
     check_checkpoint_fits(

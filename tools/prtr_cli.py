@@ -15,22 +15,35 @@ import traceback
 from typing import Callable, List, Optional
 
 import torch
+from mmengine.config import DictAction
 from prtr_cli_checks import (check_bbox_file, check_checkpoint,
                              check_checkpoint_fits, check_config_file,
-                             check_data_files, check_pretrained, json_files)
+                             check_data_files, check_device, check_pretrained,
+                             check_work_dir, json_files)
 
 from prtr.utils import UserInputError
 
 __all__ = [
-    'UserInputError', 'check_bbox_file', 'check_checkpoint',
+    'CfgOptions', 'UserInputError', 'check_bbox_file', 'check_checkpoint',
     'check_checkpoint_fits', 'check_config_file', 'check_data_files',
-    'check_pretrained', 'note_cfg_options', 'run_cli', 'setup_cpu_distributed',
-    'user_file_in'
+    'check_device', 'check_pretrained', 'check_work_dir', 'note_cfg_options',
+    'run_cli', 'setup_cpu_distributed', 'user_file_in'
 ]
 
 # what the user set on the command line, named in the hint after a
 # traceback (see note_cfg_options)
 _cfg_options: List[str] = []
+
+
+class CfgOptions(DictAction):
+    """mmengine's ``DictAction`` (``--cfg-options key=value ...``) with
+    argparse's usage error, not a traceback, for an item without ``=``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for item in values:
+            if '=' not in item:
+                parser.error(f'{option_string}: {item!r} is not key=value')
+        super().__call__(parser, namespace, values, option_string)
 
 
 def note_cfg_options(options: Optional[dict]) -> None:
@@ -71,6 +84,17 @@ def _bad_json(e: json.JSONDecodeError) -> Optional[str]:
         except OSError:
             continue
     return None
+
+
+def _unreadable_image(e: BaseException) -> Optional[str]:
+    """The image mmpose's ``LoadImage`` failed on, named (its message
+    quotes the path among other words)."""
+    found = re.search(r'loading `([^`]+)`|failed to load image:? (\S+)',
+                      str(e))
+    if found is None:
+        return None
+    return (f'cannot read image {found[1] or found[2]} (missing, empty, '
+            'truncated or not an image)')
 
 
 def _library_dirs() -> List[str]:
@@ -136,6 +160,8 @@ def run_cli(main: Callable[[], None]) -> None:
         if os.environ.get('PRTR_DEBUG'):
             raise
         message = _bad_json(e) if isinstance(e, json.JSONDecodeError) else None
+        if message is None:
+            message = _unreadable_image(e)
         if message is None and user_file_in(e):
             message = _last_line(e)
         if message is not None:

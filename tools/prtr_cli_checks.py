@@ -2,6 +2,8 @@
 """Checks of the files a tool is given, run before any work: each failure
 is a :class:`prtr.utils.UserInputError` naming the file at fault."""
 import json
+import math
+import os
 import os.path as osp
 import pickle
 import zipfile
@@ -19,9 +21,42 @@ MAX_PARSED_BYTES = 100 * 2**20
 
 
 def check_config_file(path: str) -> None:
-    """The config file exists."""
+    """The config file exists and is of a kind mmengine reads."""
+    if osp.isdir(path):
+        raise UserInputError(f'config {path} is a folder, not a config file')
     if not osp.isfile(path):
         raise UserInputError(f'config file not found: {path}')
+    if not path.endswith(('.py', '.json', '.yml', '.yaml')):
+        raise UserInputError(f'config {path} is not a config file (.py, '
+                             '.json, .yml or .yaml)')
+
+
+def check_work_dir(path: str) -> None:
+    """``path`` is, or can be made, a folder this user can write in."""
+    existing = osp.abspath(path)
+    while not osp.exists(existing):
+        existing = osp.dirname(existing)
+    if not osp.isdir(existing):
+        raise UserInputError(f'work dir {path}: {existing} is a file, not a '
+                             'folder')
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserInputError(f'work dir {path}: no permission to write in '
+                             f'{existing}')
+
+
+def check_device(device: Optional[str]) -> None:
+    """``device`` (e.g. cpu, cuda:0) names a device torch has here."""
+    if device is None:
+        return
+    import torch
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise UserInputError(f'--device {device} is not a device (e.g. cpu, '
+                             'cuda, cuda:0)') from None
+    if kind == 'cuda' and not torch.cuda.is_available():
+        raise UserInputError(f'--device {device}: this machine has no CUDA '
+                             'GPU (use --device cpu)')
 
 
 def load_json(path: str, what: str) -> Optional[Any]:
@@ -47,15 +82,87 @@ def _usable_person(ann: dict) -> bool:
     return bbox[2] > 0 and bbox[3] > 0
 
 
-def check_annotations(path: str, split: str) -> None:
-    """A COCO keypoint file; for training, one with a usable person."""
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _coco_fault(data: dict) -> Optional[str]:
+    """The first image or annotation entry that mmpose's COCO-style loader
+    cannot read (it skips annotations without a box or keypoints)."""
+    images, anns = data['images'], data['annotations']
+    if not isinstance(images, list) or not isinstance(anns, list):
+        return '"images" and "annotations" must be lists'
+    for i, img in enumerate(images):
+        if not isinstance(img, dict):
+            return f'image entry {i} is a {type(img).__name__}, not an object'
+        missing = [
+            k for k in ('id', 'file_name', 'width', 'height') if k not in img
+        ]
+        if missing:
+            return (f'image entry {i} (id {img.get("id")}) has no '
+                    f'{", ".join(missing)}')
+    cats = data.get('categories') or [{}]
+    names = cats[0].get('keypoints') if isinstance(cats[0], dict) else None
+    expected = 3 * len(names) if isinstance(names, list) else None
+    for j, ann in enumerate(anns):
+        if not isinstance(ann, dict):
+            return f'annotation {j} is a {type(ann).__name__}, not an object'
+        if 'bbox' not in ann or 'keypoints' not in ann:
+            continue
+        where = f'annotation {j} (id {ann.get("id")})'
+        missing = [
+            k for k in ('id', 'image_id', 'category_id') if k not in ann
+        ]
+        if missing:
+            return f'{where} has no {", ".join(missing)}'
+        box, kpts = ann['bbox'], ann['keypoints']
+        if not (isinstance(box, list) and len(box) == 4
+                and all(map(_number, box))):
+            return f'{where} has bbox {box!r}, not [x, y, w, h]'
+        if not (isinstance(kpts, list) and all(map(_number, kpts))):
+            return f'{where} has keypoints that are not a list of numbers'
+        if expected is None and len(kpts) % 3 == 0:
+            expected = len(kpts)  # no categories: the first one sets it
+        if len(kpts) != expected:
+            want = f'3 x {expected // 3} = {expected}' if expected else \
+                'a multiple of 3'
+            return (f'{where} has {len(kpts)} keypoint values, not {want} '
+                    '(x, y, visibility of each joint)')
+    return None
+
+
+def _mpii_fault(data: Any) -> Optional[str]:
+    """The first entry mmpose's ``MpiiDataset`` cannot read."""
+    if not isinstance(data, list):
+        return 'not a JSON list of persons (mmpose\'s MPII format)'
+    keys = ('image', 'center', 'scale', 'joints', 'joints_vis')
+    for i, person in enumerate(data):
+        missing = [
+            k for k in keys if not isinstance(person, dict) or k not in person
+        ]
+        if missing:
+            return f'person {i} has no {", ".join(missing)}'
+    return None
+
+
+def check_annotations(path: str, split: str, kind: str = '') -> None:
+    """A COCO keypoint file (MPII's list for ``kind='MpiiDataset'``) that
+    mmpose can read; for training, one with a usable person."""
     data = load_json(path, f'{split} ann_file')
     if data is None:
+        return
+    if kind == 'MpiiDataset':
+        fault = _mpii_fault(data)
+        if fault:
+            raise UserInputError(f'{split} ann_file {path}: {fault}')
         return
     if not isinstance(data, dict) or not {'images', 'annotations'
                                           } <= set(data):
         raise UserInputError(f'{split} ann_file {path} is not a COCO '
                              'annotation file (no "images"/"annotations")')
+    fault = _coco_fault(data)
+    if fault:
+        raise UserInputError(f'{split} ann_file {path}: {fault}')
     if split == 'train' and not any(
             isinstance(a, dict) and _usable_person(a)
             for a in data['annotations']):
@@ -98,6 +205,14 @@ def check_bbox_file(path: str, ann_file: Optional[str]) -> None:
                 isinstance(v, (int, float)) for v in box[:4]):
             raise UserInputError(f'bbox_file {path}: detection {i} has bbox '
                                  f'{box!r}, not [x, y, w, h]')
+        if not (all(map(math.isfinite, box[:4])) and box[2] > 0
+                and box[3] > 0):
+            raise UserInputError(
+                f'bbox_file {path}: detection {i} has bbox {box!r}: its '
+                'numbers must be finite, its width and height positive')
+        if not (_number(det['score']) and math.isfinite(det['score'])):
+            raise UserInputError(f'bbox_file {path}: detection {i} has score '
+                                 f'{det["score"]!r}, not a finite number')
         if image_ids is not None and det['image_id'] not in image_ids:
             raise UserInputError(
                 f'bbox_file {path}: detection {i} has image_id '
@@ -130,7 +245,7 @@ def check_data_files(cfg: Any,
                         f'{root or "."!r}; README, "Usage on COCO")')
                 files[key] = full
             if 'ann_file' in files:
-                check_annotations(files['ann_file'], split)
+                check_annotations(files['ann_file'], split, ds.get('type', ''))
             if 'bbox_file' in files:
                 check_bbox_file(files['bbox_file'], files.get('ann_file'))
     for split in splits:

@@ -11,11 +11,11 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
     import prtr  # noqa: F401
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
-from prtr_cli import (check_checkpoint, check_checkpoint_fits,
-                      check_config_file, check_data_files, note_cfg_options,
-                      run_cli, setup_cpu_distributed)
+from prtr_cli import (CfgOptions, check_checkpoint, check_checkpoint_fits,
+                      check_config_file, check_data_files, check_work_dir,
+                      note_cfg_options, run_cli, setup_cpu_distributed)
 
 from prtr.utils import (UserInputError, check_cfg_options, check_config_keys,
                         check_num_keypoints)
@@ -35,7 +35,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptions,
         help='override config settings, key=value (mmengine syntax)')
     parser.add_argument(
         '--launcher',
@@ -60,6 +60,11 @@ def merge_args(cfg: Config, args) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    check_work_dir(cfg.work_dir)
+    outputs = ('.json', '.yml', '.yaml', '.pkl', '.pickle')
+    if args.out and not args.out.endswith(outputs):
+        raise UserInputError(f'--out must name a .json, .yaml or .pkl file, '
+                             f'got {args.out}')
     if args.show_dir:
         vis = cfg.default_hooks.visualization
         vis.enable, vis.out_dir = True, args.show_dir

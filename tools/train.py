@@ -11,11 +11,12 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
     import prtr  # noqa: F401
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
-from prtr_cli import (check_checkpoint, check_checkpoint_fits,
+from prtr_cli import (CfgOptions, check_checkpoint, check_checkpoint_fits,
                       check_config_file, check_data_files, check_pretrained,
-                      note_cfg_options, run_cli, setup_cpu_distributed)
+                      check_work_dir, note_cfg_options, run_cli,
+                      setup_cpu_distributed)
 
 from prtr.engine import find_resumable_checkpoint
 from prtr.utils import (UserInputError, check_cfg_options, check_config_keys,
@@ -56,7 +57,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptions,
         help='override config settings, key=value (mmengine syntax)')
     parser.add_argument(
         '--launcher',
@@ -107,6 +108,7 @@ def merge_args(cfg: Config, args) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    check_work_dir(cfg.work_dir)
     if args.amp:
         set_amp(cfg, args.amp_dtype)
     if args.resume == 'auto':  # skips a missing or corrupt last checkpoint

@@ -46,7 +46,7 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 import numpy as np
 from mmengine.config import Config
 from prtr_cli import (check_checkpoint, check_checkpoint_fits,
-                      check_config_file, run_cli)
+                      check_config_file, check_device, run_cli)
 
 from prtr.utils import UserInputError
 from prtr.visualization import (QueryVisualizer, load_person, query_points,
@@ -101,6 +101,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     and their scores."""
     args = parse_args(argv)
     check_config_file(args.config)
+    check_device(args.device)
     check_checkpoint(args.checkpoint)
     cfg = Config.fromfile(args.config)
     if cfg.model.get('type') != 'TopdownPoseEstimator':
