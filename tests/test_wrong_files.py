@@ -73,6 +73,13 @@ def test_fine_tuning_needs_only_part_of_the_model(trained, tmp_path):
     with pytest.raises(checks.UserInputError, match=NOT_IT):
         checks.check_checkpoint_fits(
             cfg, str(foreign), TINY_CONFIG, strict=False)
+    # the check builds the model from a copy (mmdet's DETRHead writes its
+    # class weights into the loss config it is given)
+    cascade = Config.fromfile(CASCADE)
+    before = cascade.pretty_text
+    with pytest.raises(checks.UserInputError, match=NOT_IT):
+        checks.check_checkpoint_fits(cascade, trained[1], CASCADE)
+    assert cascade.pretty_text == before
 
 
 def test_query_picture_of_a_cascade_config(trained, capsys, monkeypatch,

@@ -1,6 +1,7 @@
 # Copyright (c) prtr authors. All rights reserved.
 """Checks of the files a tool is given, run before any work: each failure
 is a :class:`prtr.utils.UserInputError` naming the file at fault."""
+import copy
 import json
 import math
 import os
@@ -348,8 +349,9 @@ def _shapes_of_model(cfg: Any) -> dict:
     from mmengine.registry import init_default_scope
     from mmpose.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmpose'))
+    # a copy: mmdet's DETRHead writes into its loss config
     with torch.device('meta'):
-        model = MODELS.build(cfg.model)
+        model = MODELS.build(copy.deepcopy(cfg.model))
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
