@@ -1,7 +1,7 @@
 # Copyright (c) prtr authors. All rights reserved.
 """Convert official PRTR weights to checkpoints of this package.
 
-    python tools/convert_prtr_checkpoint.py IN.pth OUT.pth
+    python tools/convert_prtr_checkpoint.py IN.pth OUT.pth [--overwrite]
 
 IN is one of
 - an official two-stage model, ``pose_transformer_{res50,res101,hrnet_w32}_*
@@ -10,7 +10,9 @@ IN is one of
 - the HRNetV2-W32 ImageNet classifier ``hrnetv2_w32_imagenet_pretrained.pth``
   that the official HRNet configs start from (-> backbone + neck).
 OUT loads into the matching config with no missing or unexpected keys
-(``load_from``, ``init_model``, ``tools/test.py``).
+(``load_from``, ``init_model``, ``tools/test.py``). An existing OUT is kept
+unless ``--overwrite`` is given; OUT is written aside and renamed, so it is
+whole or absent.
 """
 import argparse
 import os
