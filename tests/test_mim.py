@@ -26,8 +26,9 @@ TEST_QUICK = [
 ]
 MIM_FILES = [
     'tools/train.py', 'tools/test.py', 'tools/prtr_cli.py',
-    'tools/prtr_cli_checks.py', 'model-index.yml', 'configs/metafile.yml',
-    f'configs/{TINY}', 'configs/_base_/prtr_coco.py'
+    'tools/prtr_cli_checks.py', 'tools/prtr_cli_checkpoints.py',
+    'model-index.yml', 'configs/metafile.yml', f'configs/{TINY}',
+    'configs/_base_/prtr_coco.py'
 ]
 
 

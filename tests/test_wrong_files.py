@@ -55,7 +55,7 @@ def test_fine_tuning_needs_only_part_of_the_model(trained, tmp_path):
     """``load_from`` when training: a checkpoint with some of the model's
     tensors passes (mmengine warns of the rest), one with none fails;
     testing and resuming need all of them."""
-    checks = tool_module('prtr_cli_checks')
+    checks = tool_module('prtr_cli_checkpoints')
     cfg = Config.fromfile(TINY_CONFIG)
     state = torch.load(trained[1], weights_only=True)['state_dict']
     backbone = tmp_path / 'backbone.pth'

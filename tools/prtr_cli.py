@@ -16,8 +16,8 @@ from typing import Callable, List, Optional
 
 import torch
 from mmengine.config import DictAction
-from prtr_cli_checks import (check_bbox_file, check_checkpoint,
-                             check_checkpoint_fits, check_config_file,
+from prtr_cli_checkpoints import check_checkpoint, check_checkpoint_fits
+from prtr_cli_checks import (check_bbox_file, check_config_file,
                              check_data_files, check_device, check_pretrained,
                              check_work_dir, json_files)
 
