@@ -62,8 +62,8 @@ def test_malformed_annotation_entry(tool, change, needles, trained, tmp_path,
 
 
 @pytest.mark.parametrize('box,score,needle', [
-    ([10, 10, -5, 20], 1.0, 'width and height positive'),
-    ([10, 10, 0, 20], 1.0, 'width and height positive'),
+    ([10, 10, -5, 20], 1.0, 'not negative'),
+    ([10, 10, 0, 0], 1.0, 'not both 0'),
     ([10, float('nan'), 5, 20], 1.0, 'must be finite'),
     ([10, 10, 5, 20], 'high', "score 'high'"),
 ])
@@ -112,7 +112,7 @@ def test_out_file_of_the_wrong_kind(trained, tmp_path, capsys, monkeypatch,
 
 
 @pytest.mark.parametrize('device,needle', [('gpu0', 'is not a device'),
-                                           ('cuda:0', 'no CUDA GPU')])
+                                           ('cuda:0', 'no CUDA device')])
 @pytest.mark.parametrize('tool', ['demo', 'visualize_sample'])
 def test_device_this_machine_lacks(tool, device, needle, trained, tmp_path,
                                    capsys, monkeypatch,
@@ -163,3 +163,35 @@ def test_image_unreadable_when_training_meets_it(name, tmp_path, capsys,
     ], capsys, monkeypatch)
     one_line(status, err, f'cannot read image {root}/train2017/', '.jpg',
              'empty')
+
+
+def test_annotation_checks_accept_what_mmpose_reads(tmp_path):
+    """What the entry checks must let through: keypoint counts by each
+    annotation's own category, categories that are not a list, a test
+    split's image list without annotations (COCO test-dev), persons
+    without keypoints, a detection of zero width, other categories'
+    detections (mmpose skips them)."""
+    from _cli import tool_module
+    checks = tool_module('prtr_cli_checks')
+    with open(ANN) as f:
+        ann = json.load(f)
+    person = ann['categories'][0]
+    hand = dict(id=2, name='hand', keypoints=[f'k{i}' for i in range(21)])
+    for categories in ([hand, person], 5, {'1': person}):
+        assert checks._coco_fault(dict(ann, categories=categories)) is None
+    unlabelled = dict(ann['annotations'][0])
+    unlabelled.pop('keypoints')
+    assert checks._coco_fault(
+        dict(ann, annotations=[unlabelled] + ann['annotations'])) is None
+    test_dev = tmp_path / 'image_info.json'
+    test_dev.write_text(json.dumps(dict(images=ann['images'])))
+    checks.check_annotations(str(test_dev), 'test', 'CocoDataset')
+    with pytest.raises(checks.UserInputError, match='no annotations'):
+        checks.check_annotations(str(test_dev), 'train', 'CocoDataset')
+    dets = tmp_path / 'dets.json'
+    dets.write_text(
+        json.dumps([
+            dict(image_id=790, category_id=1, bbox=[5, 5, 0, 30], score=0.9),
+            dict(image_id=790, category_id=3, bbox=[5, 5, -1, 0], score=0.9)
+        ]))
+    checks.check_bbox_file(str(dets), ANN)

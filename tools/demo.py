@@ -27,8 +27,7 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
     import prtr  # noqa: F401
 
-from prtr_cli import (check_checkpoint, check_checkpoint_fits,
-                      check_config_file, check_device, run_cli)
+from prtr_cli import check_checkpoint, check_trained_model, run_cli
 
 from prtr.utils import UserInputError
 
@@ -86,8 +85,8 @@ def readable(path: str) -> bool:
 
 
 def readable_images(folder: str) -> List[str]:
-    """The images of ``folder`` (sorted) that OpenCV can read; a warning
-    on stderr names each one skipped."""
+    """The images of ``folder`` (sorted) that :func:`readable` finds
+    readable; a warning on stderr names each one skipped."""
     names = sorted(
         f for f in os.listdir(folder)
         if (mimetypes.guess_type(f)[0] or '').startswith('image/'))
@@ -134,12 +133,7 @@ def input_kind(path: str) -> str:
 
 
 def check_inputs(args) -> str:
-    check_config_file(args.config)
-    check_device(args.device)
-    check_checkpoint(args.checkpoint)
-    from mmengine.config import Config
-    check_checkpoint_fits(
-        Config.fromfile(args.config), args.checkpoint, args.config)
+    check_trained_model(args.config, args.checkpoint, args.device)
     if args.det_config:
         if not osp.isfile(args.det_config):
             raise UserInputError(

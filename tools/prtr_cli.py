@@ -6,6 +6,7 @@ set-up.
 The tools import it as a sibling module (their folder is ``sys.path[0]``);
 ``tools/analysis_tools/*.py`` put the parent folder on ``sys.path`` first.
 """
+import argparse
 import json
 import os
 import os.path as osp
@@ -15,7 +16,7 @@ import traceback
 from typing import Callable, List, Optional
 
 import torch
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 from prtr_cli_checkpoints import check_checkpoint, check_checkpoint_fits
 from prtr_cli_checks import (check_bbox_file, check_config_file,
                              check_data_files, check_device, check_pretrained,
@@ -26,8 +27,9 @@ from prtr.utils import UserInputError
 __all__ = [
     'CfgOptions', 'UserInputError', 'check_bbox_file', 'check_checkpoint',
     'check_checkpoint_fits', 'check_config_file', 'check_data_files',
-    'check_device', 'check_pretrained', 'check_work_dir', 'note_cfg_options',
-    'run_cli', 'setup_cpu_distributed', 'user_file_in'
+    'check_device', 'check_pretrained', 'check_trained_model',
+    'check_work_dir', 'note_cfg_options', 'run_cli', 'setup_cpu_distributed',
+    'user_file_in'
 ]
 
 # what the user set on the command line, named in the hint after a
@@ -39,11 +41,29 @@ class CfgOptions(DictAction):
     """mmengine's ``DictAction`` (``--cfg-options key=value ...``) with
     argparse's usage error, not a traceback, for an item without ``=``."""
 
-    def __call__(self, parser, namespace, values, option_string=None):
+    def __call__(self,
+                 parser: argparse.ArgumentParser,
+                 namespace: argparse.Namespace,
+                 values: List[str],
+                 option_string: Optional[str] = None) -> None:
         for item in values:
             if '=' not in item:
                 parser.error(f'{option_string}: {item!r} is not key=value')
         super().__call__(parser, namespace, values, option_string)
+
+
+def check_trained_model(config: str,
+                        checkpoint: str,
+                        device: Optional[str] = None) -> Config:
+    """The inputs of a tool that runs a trained model (demo, pictures):
+    the config file, the device, the checkpoint and that it holds the
+    config's model. Returns the config."""
+    check_config_file(config)
+    check_device(device)
+    check_checkpoint(checkpoint)
+    cfg = Config.fromfile(config)
+    check_checkpoint_fits(cfg, checkpoint, config)
+    return cfg
 
 
 def note_cfg_options(options: Optional[dict]) -> None:
@@ -89,12 +109,12 @@ def _bad_json(e: json.JSONDecodeError) -> Optional[str]:
 def _unreadable_image(e: BaseException) -> Optional[str]:
     """The image mmpose's ``LoadImage`` failed on, named (its message
     quotes the path among other words)."""
-    found = re.search(r'loading `([^`]+)`|failed to load image:? (\S+)',
-                      str(e))
+    found = re.search(r'loading `([^`]+)`', str(e)) or re.search(
+        r'failed to load image:? ([^\s`]+)', str(e))
     if found is None:
         return None
-    return (f'cannot read image {found[1] or found[2]} (missing, empty, '
-            'truncated or not an image)')
+    return (f'cannot read image {found[1]} (missing, empty, truncated or '
+            'not an image)')
 
 
 def _library_dirs() -> List[str]:

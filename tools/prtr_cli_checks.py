@@ -48,13 +48,23 @@ def check_device(device: Optional[str]) -> None:
         return
     import torch
     try:
-        kind = torch.device(device).type
+        dev = torch.device(device)
     except RuntimeError:
         raise UserInputError(f'--device {device} is not a device (e.g. cpu, '
                              'cuda, cuda:0)') from None
-    if kind == 'cuda' and not torch.cuda.is_available():
-        raise UserInputError(f'--device {device}: this machine has no CUDA '
-                             'GPU (use --device cpu)')
+    if dev.type == 'cpu':
+        return
+    if dev.type == 'mps':  # Apple's GPU: one, where torch was built for it
+        count = int(torch.backends.mps.is_available())
+    else:
+        backend = getattr(torch, dev.type, None)
+        available = getattr(backend, 'is_available', lambda: False)()
+        count = getattr(backend, 'device_count', lambda: 0)() * available
+    if (dev.index or 0) >= count:
+        have = f'{count} {dev.type} device(s)' if count else \
+            f'no {dev.type.upper()} device'
+        raise UserInputError(f'--device {device}: this machine has {have} '
+                             '(use --device cpu)')
 
 
 def load_json(path: str, what: str) -> Optional[Any]:
@@ -81,13 +91,25 @@ def _usable_person(ann: dict) -> bool:
 
 
 def _number(v: Any) -> bool:
+    """An int or float (JSON's numbers), not a bool."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _keypoint_values(categories: Any) -> dict:
+    """``{category id: 3 x its keypoint count}`` of the categories that
+    name their keypoints."""
+    found = {}
+    for cat in categories if isinstance(categories, list) else []:
+        names = cat.get('keypoints') if isinstance(cat, dict) else None
+        if isinstance(names, list) and names:
+            found[cat.get('id')] = 3 * len(names)
+    return found
+
+
 def _coco_fault(data: dict) -> Optional[str]:
-    """The first image or annotation entry that mmpose's COCO-style loader
+    """The first image or annotation entry that mmpose's ``CocoDataset``
     cannot read (it skips annotations without a box or keypoints)."""
-    images, anns = data['images'], data['annotations']
+    images, anns = data['images'], data.get('annotations', [])
     if not isinstance(images, list) or not isinstance(anns, list):
         return '"images" and "annotations" must be lists'
     for i, img in enumerate(images):
@@ -99,9 +121,8 @@ def _coco_fault(data: dict) -> Optional[str]:
         if missing:
             return (f'image entry {i} (id {img.get("id")}) has no '
                     f'{", ".join(missing)}')
-    cats = data.get('categories') or [{}]
-    names = cats[0].get('keypoints') if isinstance(cats[0], dict) else None
-    expected = 3 * len(names) if isinstance(names, list) else None
+    per_category = _keypoint_values(data.get('categories'))
+    first = None  # without a named category: the first annotation's count
     for j, ann in enumerate(anns):
         if not isinstance(ann, dict):
             return f'annotation {j} is a {type(ann).__name__}, not an object'
@@ -119,11 +140,12 @@ def _coco_fault(data: dict) -> Optional[str]:
             return f'{where} has bbox {box!r}, not [x, y, w, h]'
         if not (isinstance(kpts, list) and all(map(_number, kpts))):
             return f'{where} has keypoints that are not a list of numbers'
-        if expected is None and len(kpts) % 3 == 0:
-            expected = len(kpts)  # no categories: the first one sets it
+        expected = per_category.get(ann['category_id'], first)
+        if expected is None and kpts and len(kpts) % 3 == 0:
+            expected = first = len(kpts)
         if len(kpts) != expected:
             want = f'3 x {expected // 3} = {expected}' if expected else \
-                'a multiple of 3'
+                'a positive multiple of 3'
             return (f'{where} has {len(kpts)} keypoint values, not {want} '
                     '(x, y, visibility of each joint)')
     return None
@@ -154,11 +176,16 @@ def check_annotations(path: str, split: str, kind: str = '') -> None:
         if fault:
             raise UserInputError(f'{split} ann_file {path}: {fault}')
         return
-    if not isinstance(data, dict) or not {'images', 'annotations'
-                                          } <= set(data):
-        raise UserInputError(f'{split} ann_file {path} is not a COCO '
-                             'annotation file (no "images"/"annotations")')
-    fault = _coco_fault(data)
+    # test-dev's image info has no "annotations": detections are tested
+    needed = {'images', 'annotations'} if split == 'train' else {'images'}
+    keys = set(data) if isinstance(data, dict) else set()
+    if not needed <= keys:
+        raise UserInputError(
+            f'{split} ann_file {path} is not a COCO annotation file (no '
+            f'{"/".join(sorted(needed - keys))})')
+    # the entries of what PRTR's configs read; other COCO-style datasets
+    # of mmpose read other fields
+    fault = _coco_fault(data) if kind in ('CocoDataset', '') else None
     if fault:
         raise UserInputError(f'{split} ann_file {path}: {fault}')
     if split == 'train' and not any(
@@ -200,14 +227,19 @@ def check_bbox_file(path: str, ann_file: Optional[str]) -> None:
                 f'{", ".join(missing)} (each needs {", ".join(fields)})')
         box = det['bbox']
         if not isinstance(box, (list, tuple)) or len(box) < 4 or not all(
-                isinstance(v, (int, float)) for v in box[:4]):
+                map(_number, box[:4])):
             raise UserInputError(f'bbox_file {path}: detection {i} has bbox '
                                  f'{box!r}, not [x, y, w, h]')
-        if not (all(map(math.isfinite, box[:4])) and box[2] > 0
-                and box[3] > 0):
+        if det['category_id'] != 1:
+            continue  # mmpose skips what is not a person
+        # mmpose crops a box of zero width or height at the aspect ratio
+        # of the input; one of no size, negative size or NaN is no box
+        if not (all(map(math.isfinite, box[:4])) and min(box[2:4]) >= 0
+                and max(box[2:4]) > 0):
             raise UserInputError(
                 f'bbox_file {path}: detection {i} has bbox {box!r}: its '
-                'numbers must be finite, its width and height positive')
+                'numbers must be finite, its width and height not negative '
+                'and not both 0')
         if not (_number(det['score']) and math.isfinite(det['score'])):
             raise UserInputError(f'bbox_file {path}: detection {i} has score '
                                  f'{det["score"]!r}, not a finite number')

@@ -20,12 +20,10 @@ except ImportError:  # a plain checkout: the package lives in projects/
 
 import mmcv
 import numpy as np
-from mmengine.config import Config
 from mmpose.apis import inference_topdown, init_model
 from mmpose.registry import VISUALIZERS
 from mmpose.structures import merge_data_samples
-from prtr_cli import (check_checkpoint, check_checkpoint_fits,
-                      check_config_file, check_device, run_cli)
+from prtr_cli import check_trained_model, run_cli
 
 from prtr.utils import UserInputError
 
@@ -80,11 +78,7 @@ def load_boxes(ann_file, img_id):
 
 def main(argv=None):
     args = parse_args(argv)
-    check_config_file(args.config)
-    check_device(args.device)
-    check_checkpoint(args.checkpoint)
-    check_checkpoint_fits(
-        Config.fromfile(args.config), args.checkpoint, args.config)
+    check_trained_model(args.config, args.checkpoint, args.device)
     file_name, boxes = load_boxes(args.ann_file, args.img_id)
     img_path = osp.join(args.img_dir, file_name)
     try:

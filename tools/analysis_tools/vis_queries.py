@@ -45,8 +45,7 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import numpy as np
 from mmengine.config import Config
-from prtr_cli import (check_checkpoint, check_checkpoint_fits,
-                      check_config_file, check_device, run_cli)
+from prtr_cli import check_config_file, check_trained_model, run_cli
 
 from prtr.utils import UserInputError
 from prtr.visualization import (QueryVisualizer, load_person, query_points,
@@ -101,15 +100,16 @@ def main(argv: Optional[List[str]] = None) -> dict:
     and their scores."""
     args = parse_args(argv)
     check_config_file(args.config)
-    check_device(args.device)
-    check_checkpoint(args.checkpoint)
-    cfg = Config.fromfile(args.config)
-    if cfg.model.get('type') != 'TopdownPoseEstimator':
+    model_type = Config.fromfile(args.config).model.get('type')
+    from mmpose.models import TopdownPoseEstimator
+    from mmpose.registry import MODELS
+    if not (isinstance(model_type, str) and issubclass(
+            MODELS.get(model_type) or object, TopdownPoseEstimator)):
         raise UserInputError(
-            f'{args.config} is a {cfg.model.get("type")} config: the query '
-            'picture is drawn for a top-down PRTR model (one person crop '
-            'through PRTRHead)')
-    check_checkpoint_fits(cfg, args.checkpoint, args.config)
+            f'{args.config} is a {model_type} config: the query picture is '
+            'drawn for a top-down PRTR model (one person crop through '
+            'PRTRHead)')
+    check_trained_model(args.config, args.checkpoint, args.device)
     gt_kpts = None
     if args.img or args.bbox:
         if not (args.img and args.bbox):
