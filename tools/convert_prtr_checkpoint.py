@@ -31,6 +31,7 @@ except ImportError:  # a plain checkout: the package lives in projects/
 import torch
 from prtr_cli import check_checkpoint, run_cli
 
+from prtr.engine import commit_file
 from prtr.utils import UserInputError
 
 # official name pattern -> ours, tried in order on every key
@@ -182,14 +183,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         state_dict = convert(src)
     except KeyError as e:
         raise UserInputError(f'{args.src}: {e.args[0]}') from None
-    # a complete file or none: written aside, then renamed over DST
-    tmp = osp.join(folder, f'.{osp.basename(args.dst)}.tmp')
+    # a complete file or none: written aside, then committed over DST
+    tmp = osp.join(folder, f'.{osp.basename(args.dst)}.tmp-{os.getpid()}')
     try:
         torch.save(
             dict(
                 state_dict=state_dict,
                 meta=dict(converted_from=osp.basename(args.src))), tmp)
-        os.replace(tmp, args.dst)
+        commit_file(tmp, args.dst)
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
