@@ -65,5 +65,7 @@ setup(
     packages=['prtr'] + ['prtr.' + p for p in find_packages('projects/prtr')],
     cmdclass={'build_py': BuildPyWithMim},
     python_requires='>=3.8',
+    # ONNX export and the onnxruntime backend (tools/deployment/)
+    extras_require={'deploy': ['onnx', 'onnxruntime']},
     license='Apache License 2.0',
 )

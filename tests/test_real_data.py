@@ -86,7 +86,21 @@ def _on_first_images(cfg, tmp_path, num_images=NUM_IMAGES):
     runner.model.init_weights()
     start = runner.val()
     runner.train()
-    return start, runner.val()
+    return start, runner.val(), runner
+
+
+def _onnxruntime_gives_same_metrics(runner, metrics, shape, tmp_path):
+    """The trained model exported to ONNX and evaluated again on
+    onnxruntime (prtr.deployment): the same COCO metrics."""
+    from prtr.deployment import attach_onnxruntime, export_onnx
+    onnx_file = str(tmp_path / 'trained.onnx')
+    export_onnx(runner.model, onnx_file, shape, dynamic_batch=True)
+    attach_onnxruntime(runner.model, onnx_file)
+    again = runner.val()
+    print(f'onnxruntime: coco/AP {again["coco/AP"]:.4f}, AR '
+          f'{again["coco/AR"]:.4f}')
+    for key in ('coco/AP', 'coco/AP .5', 'coco/AP .75', 'coco/AR'):
+        assert again[key] == pytest.approx(metrics[key], abs=1e-6), key
 
 
 @pytest.mark.slow
@@ -96,7 +110,7 @@ def test_small_config_learns_on_bundled_coco(tmp_path):
     torch.set_num_threads(THREADS)
     cfg = Config.fromfile(TINY_CONFIG)
     cfg.train_cfg.max_epochs = 60
-    start, end = _on_first_images(cfg, tmp_path)
+    start, end, runner = _on_first_images(cfg, tmp_path)
     first, last = _epoch_means(cfg.work_dir)
     print(f'\nsmall config on bundled COCO sample: loss {first:.3f} -> '
           f'{last:.3f}; coco/AP {start["coco/AP"]:.4f} -> '
@@ -109,6 +123,7 @@ def test_small_config_learns_on_bundled_coco(tmp_path):
     # here; docs/benchmarks.md has the measured figures)
     assert end['coco/AP'] > start['coco/AP'] + 0.02
     assert end['coco/AP .5'] > start['coco/AP .5'] + 0.1
+    _onnxruntime_gives_same_metrics(runner, end, (1, 3, 128, 96), tmp_path)
 
 
 CASCADE_CONFIG = osp.join(
@@ -128,7 +143,7 @@ def test_cascade_learns_on_bundled_coco(tmp_path):
     # good); 1 thread sums in another order: 0.209 after 450
     cfg.train_cfg.max_epochs = 450
     cfg.param_scheduler[0].update(end=450, milestones=[420])
-    start, end = _on_first_images(cfg, tmp_path, num_images=8)
+    start, end, runner = _on_first_images(cfg, tmp_path, num_images=8)
     person = _epoch_means(cfg.work_dir, 'person.')
     kpt = _epoch_means(cfg.work_dir, 'kpt.')
     print(f'\ncascade on bundled COCO sample: person loss {person[0]:.3f} -> '
@@ -150,6 +165,7 @@ def test_cascade_learns_on_bundled_coco(tmp_path):
     assert end['person/bbox_mAP_50'] > start['person/bbox_mAP_50'] + 0.18
     assert end['coco/AP'] > start['coco/AP'] + 0.06
     assert end['coco/AP .5'] > start['coco/AP .5'] + 0.15
+    _onnxruntime_gives_same_metrics(runner, end, (1, 3, 192, 192), tmp_path)
 
 
 DEFORMABLE_55_CONFIG = osp.join(
@@ -167,7 +183,7 @@ def test_deformable_cascade_learns_all_55_images(tmp_path):
     the 2026-11-29 machines)."""
     torch.set_num_threads(THREADS)
     cfg = Config.fromfile(DEFORMABLE_55_CONFIG)
-    start, end = _on_first_images(cfg, tmp_path, num_images=55)
+    start, end, _ = _on_first_images(cfg, tmp_path, num_images=55)
     print(f'\ndeformable cascade on all 55 images: person/bbox_mAP '
           f'{start["person/bbox_mAP"]:.4f} -> {end["person/bbox_mAP"]:.4f}, '
           f'bbox_mAP_50 {end["person/bbox_mAP_50"]:.4f}; coco/AP '

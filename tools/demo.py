@@ -4,6 +4,7 @@
     python tools/demo.py CONFIG CHECKPOINT --input IMAGE|FOLDER|VIDEO \
         [--det-config DET_CONFIG [--det-checkpoint DET_CKPT]] \
         [--out-dir outputs/demo] [--pred-out-dir DIR] [--kpt-thr 0.3]
+    python tools/demo.py CONFIG MODEL.onnx --backend onnxruntime --input ...
 
 A thin wrapper around mmpose's ``MMPoseInferencer``: it checks every path
 first (one-line error naming the one at fault) and then runs the person
@@ -11,7 +12,10 @@ detector (any mmdet config, e.g. mmpose's
 ``demo/mmdetection_cfg/rtmdet_m_640-8xb32_coco-person.py``) and the PRTR
 model. Without ``--det-config`` each image is one person box (the whole
 frame). Pictures (or the video) with boxes and skeletons go to
-``--out-dir``, predictions as JSON to ``--pred-out-dir``.
+``--out-dir``, predictions as JSON to ``--pred-out-dir``. With
+``--backend onnxruntime`` the PRTR network is the export of
+``tools/deployment/pytorch2onnx.py`` run by onnxruntime; preprocessing and
+PRTR's Hungarian decoding are the PyTorch path's own code.
 """
 import argparse
 import mimetypes
@@ -27,7 +31,8 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
     import prtr  # noqa: F401
 
-from prtr_cli import check_checkpoint, check_trained_model, run_cli
+from prtr_cli import (check_checkpoint, check_config_file, check_device,
+                      check_trained_model, run_cli)
 
 from prtr.utils import UserInputError
 
@@ -35,7 +40,14 @@ from prtr.utils import UserInputError
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='PRTR config file')
-    parser.add_argument('checkpoint', help='PRTR checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        help='PRTR checkpoint file (--backend onnxruntime: its .onnx export)')
+    parser.add_argument(
+        '--backend',
+        choices=('pytorch', 'onnxruntime'),
+        default='pytorch',
+        help='what runs the PRTR network (default: %(default)s)')
     parser.add_argument(
         '--input', required=True, help='image, folder of images or video')
     parser.add_argument(
@@ -133,7 +145,13 @@ def input_kind(path: str) -> str:
 
 
 def check_inputs(args) -> str:
-    check_trained_model(args.config, args.checkpoint, args.device)
+    if args.backend == 'onnxruntime':
+        check_config_file(args.config)
+        check_device(args.device)
+        if not osp.isfile(args.checkpoint):
+            raise UserInputError(f'ONNX model not found: {args.checkpoint}')
+    else:
+        check_trained_model(args.config, args.checkpoint, args.device)
     if args.det_config:
         if not osp.isfile(args.det_config):
             raise UserInputError(
@@ -148,16 +166,23 @@ def check_inputs(args) -> str:
 
 def build_inferencer(args):
     from mmpose.apis.inferencers import MMPoseInferencer
+    onnx = args.backend == 'onnxruntime'
     with warnings.catch_warnings():
-        # a missing detector checkpoint is reported below, once
+        # a missing detector checkpoint is reported below, once; with
+        # onnxruntime the PRTR weights are the graph's
         warnings.filterwarnings('ignore', 'Checkpoint is not loaded')
-        return MMPoseInferencer(
+        warnings.filterwarnings('ignore', 'Can not load dataset_meta')
+        inferencer = MMPoseInferencer(
             pose2d=args.config,
-            pose2d_weights=args.checkpoint,
+            pose2d_weights=None if onnx else args.checkpoint,
             det_model=args.det_config or 'whole_image',
             det_weights=args.det_checkpoint,
             det_cat_ids=args.det_cat_id,
             device=args.device)
+    if onnx:
+        from prtr.deployment import attach_onnxruntime
+        attach_onnxruntime(inferencer.inferencer.model, args.checkpoint)
+    return inferencer
 
 
 def main(argv=None):

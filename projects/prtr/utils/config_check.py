@@ -324,11 +324,48 @@ def _ann_path(ds: dict) -> str:
     return osp.join(ds.get('data_root') or '', path) if path else '?'
 
 
+def model_input_datasets(dataset: Any) -> Iterator[dict]:
+    """The dataset configs whose keypoint count reaches the model:
+    through single-dataset wrappers (``RepeatDataset``...), a
+    ``CombinedDataset`` itself (its ``metainfo`` is what its samples carry:
+    mmpose's ``KeypointConverter`` maps each part's joints onto it), and
+    leaf datasets."""
+    if not dataset:
+        return
+    if 'datasets' in dataset and dataset.get('metainfo'):
+        yield dataset
+    elif 'datasets' in dataset:
+        for d in dataset['datasets']:
+            yield from model_input_datasets(d)
+    elif 'dataset' in dataset:
+        yield from model_input_datasets(dataset['dataset'])
+    else:
+        yield dataset
+
+
+def _keypoints_out_of(ds: dict) -> Optional[int]:
+    """K of the samples a dataset config yields: its pipeline's last
+    ``KeypointConverter``, else its metainfo's."""
+    for step in reversed(list(ds.get('pipeline') or [])):
+        if isinstance(step, dict) and step.get('type') in (
+                'KeypointConverter', 'mmpose.KeypointConverter'):
+            return step.get('num_keypoints')
+    if 'datasets' in ds:  # CombinedDataset: samples take its metainfo
+        from mmpose.datasets.datasets.utils import parse_pose_metainfo
+        try:
+            return parse_pose_metainfo(dict(
+                ds['metainfo'])).get('num_keypoints')
+        except Exception:  # noqa: BLE001  (the dataset reports it itself)
+            return None
+    return _dataset_num_keypoints(ds)
+
+
 def check_num_keypoints(cfg: Any,
                         splits: Sequence[str] = ('train', 'val', 'test')
                         ) -> None:
     """Every ``num_keypoints`` of ``cfg.model`` equals the keypoint count
-    of the datasets of ``splits``.
+    of the samples that the datasets of ``splits`` give the model (after
+    mmpose's ``KeypointConverter`` and ``CombinedDataset``).
 
     Raises:
         UserInputError: They differ; names the model key and the dataset.
@@ -348,8 +385,9 @@ def check_num_keypoints(cfg: Any,
     walk(cfg.get('model') or {}, 'model')
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
-        for ds in dataset_cfgs(loader.get('dataset') if loader else None):
-            count = _dataset_num_keypoints(ds)
+        for ds in model_input_datasets(
+                loader.get('dataset') if loader else None):
+            count = _keypoints_out_of(ds)
             for key, value in found:
                 if count is not None and value != count:
                     raise UserInputError(

@@ -15,17 +15,26 @@ from ..layers.detr_transformer import DETR_TRANSFORMER, DetrTransformerMixin
 from ..task_modules.linear_assignment import linear_assignment
 
 
-def hungarian_decode(cls_scores: Tensor,
-                     kpt_preds: Tensor,
-                     solver: str = 'auto') -> Tuple[Tensor, Tensor, Tensor]:
-    """PRTR inference: one query per joint by Hungarian matching.
+def keypoint_probabilities(cls_scores: Tensor) -> Tensor:
+    """``[..., N, K+1]`` logits -> ``[..., N, K]`` joint probabilities.
 
-    The "no keypoint" logit is dropped *before* the softmax; the K x N matrix
-    of ``-prob`` of every image is solved in one batch and each joint takes
-    its query's coordinates, with the matched probability as its score.
+    The "no keypoint" logit is dropped *before* the softmax, as PRTR's
+    inference does. This and the coordinates are what an exported graph
+    returns (:mod:`prtr.deployment`); the matching runs on the host.
+    """
+    return cls_scores[..., :-1].softmax(-1)
+
+
+def hungarian_match(prob: Tensor,
+                    kpt_preds: Tensor,
+                    solver: str = 'auto') -> Tuple[Tensor, Tensor, Tensor]:
+    """One query per joint: the K x N matrix of ``-prob`` of every image is
+    solved in one batch and each joint takes its query's coordinates, with
+    the matched probability as its score.
 
     Args:
-        cls_scores (Tensor): logits ``[B, N, K+1]`` of one decoder layer.
+        prob (Tensor): joint probabilities ``[B, N, K]``
+            (:func:`keypoint_probabilities`).
         kpt_preds (Tensor): normalised coordinates ``[B, N, 2]``.
         solver (str): the solver of
             :func:`~prtr.models.task_modules.linear_assignment`.
@@ -34,7 +43,6 @@ def hungarian_decode(cls_scores: Tensor,
         tuple: coordinates ``[B, K, 2]``, scores ``[B, K]`` and the index of
         the query matched to each joint ``[B, K]`` (long).
     """
-    prob = cls_scores[..., :-1].softmax(-1)  # [B, N, K]
     # [B, K]; the costs are finite unless the outputs are (then the host
     # solvers name the fault; the device solver, no sync, does not look)
     queries = linear_assignment(
@@ -44,6 +52,16 @@ def hungarian_decode(cls_scores: Tensor,
     coords = torch.gather(kpt_preds, 1,
                           queries.unsqueeze(-1).expand(-1, -1, 2))
     return coords, scores, queries
+
+
+def hungarian_decode(cls_scores: Tensor,
+                     kpt_preds: Tensor,
+                     solver: str = 'auto') -> Tuple[Tensor, Tensor, Tensor]:
+    """PRTR inference on one decoder layer's logits ``[B, N, K+1]`` and
+    coordinates ``[B, N, 2]``: :func:`keypoint_probabilities`, then
+    :func:`hungarian_match` (see there for the returned tuple)."""
+    return hungarian_match(
+        keypoint_probabilities(cls_scores), kpt_preds, solver)
 
 
 @MODELS.register_module()
@@ -186,10 +204,16 @@ class PRTRHead(DetrTransformerMixin, BaseHead):
         preds = torch.cat([coords, scores.unsqueeze(-1)], dim=-1)
         return self.decode(preds.unsqueeze(1))
 
-    def _decode_last(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
+    def forward_probs(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
+        """What inference needs of the network, and what an exported graph
+        returns: the last decoder layer's joint probabilities ``[B, N, K]``
+        (:func:`keypoint_probabilities`) and coordinates ``[B, N, 2]``."""
         cls_scores, kpt_preds = self.forward(feats)
-        coords, scores, _ = hungarian_decode(cls_scores[-1], kpt_preds[-1],
-                                             self.solver)
+        return keypoint_probabilities(cls_scores[-1]), kpt_preds[-1]
+
+    def _decode_last(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
+        coords, scores, _ = hungarian_match(*self.forward_probs(feats),
+                                            self.solver)
         return coords, scores
 
     @property

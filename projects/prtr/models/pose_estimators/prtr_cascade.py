@@ -12,6 +12,7 @@ from mmpose.utils.typing import ConfigType, OptConfigType, SampleList
 from torch import Tensor, nn
 
 from ..heads.detr_person_head import boxes_to_pixels
+from ..heads.prtr_head import hungarian_match, keypoint_probabilities
 from ..layers.spatial_transformer_crop import crop_to_image, image_to_crop
 from ..task_modules.linear_assignment import batched_linear_assignment
 
@@ -299,22 +300,47 @@ class PRTRCascade(BottomupPoseEstimator):
             scores, boxes, kpts, kpt_scores = self._predict_flip(
                 inputs, data_samples, pad_scale)
         else:
-            feats, outs = self._forward_persons(inputs)
-            scores, boxes = self._top_persons(*outs[:2])  # [B, P], [B, P, 4]
-            kpts, kpt_scores = self._decode_keypoints(feats, boxes, pad_scale)
+            scores, boxes, prob, coords = self.forward_predict(
+                inputs, pad_scale)
+            kpts, kpt_scores = self._match_keypoints(prob, coords)
         return self._pack(data_samples, scores, boxes, kpts, kpt_scores)
 
-    def _decode_keypoints(self, feats: Tuple[Tensor], boxes: Tensor,
-                          pad_scale: Tensor) -> Tuple[Tensor, Tensor]:
-        """Decoded keypoints ``[B, P, K, 2]`` (image-normalised) and their
-        scores ``[B, P, K]`` of ``[B, P, 4]`` boxes."""
+    def forward_predict(self, inputs: Tensor,
+                        pad_scale: Tensor) -> Tuple[Tensor, ...]:
+        """What inference needs of the network, and what an exported graph
+        returns (:mod:`prtr.deployment`): the top ``test_cfg.max_persons``
+        (P) persons of every image, their scores ``[B, P]`` and normalised
+        boxes ``[B, P, 4]`` (cx, cy, w, h), and their keypoint stage's last
+        layer, joint probabilities ``[B, P, N, K]``
+        (:func:`keypoint_probabilities`) and image-normalised coordinates
+        ``[B, P, N, 2]``.
+
+        Args:
+            inputs (Tensor): ``[B, C, H, W]`` preprocessed images.
+            pad_scale (Tensor): ``[B, 2]`` image size / batch size (w, h).
+        """
+        feats, outs = self._forward_persons(inputs)
+        scores, boxes = self._top_persons(*outs[:2])  # [B, P], [B, P, 4]
         bs, num = boxes.shape[:2]
-        batch_inds = torch.arange(
-            bs, device=boxes.device).repeat_interleave(num)
-        kpt_cls, kpts = self._keypoints(feats, boxes.flatten(0, 1), batch_inds,
-                                        pad_scale)
-        coords, scores, _ = self.keypoint_head.predict_by_feat(kpt_cls, kpts)
-        return coords.unflatten(0, (bs, num)), scores.unflatten(0, (bs, num))
+        # P boxes in every image: the batch's crops in one grid_sample
+        crops = self.crop.forward_grouped(feats, boxes, pad_scale)
+        kpt_cls, kpts = self.keypoint_head(crops)
+        kpts = crop_to_image(kpts[-1], boxes.flatten(0, 1), self.crop.expand)
+        # [B*P, N, K+1] -> [B, P, N, K]
+        prob = keypoint_probabilities(kpt_cls[-1]).unflatten(0, (bs, num))
+        return scores, boxes, prob, kpts.unflatten(0, (bs, num))
+
+    def _match_keypoints(self, prob: Tensor,
+                         coords: Tensor) -> Tuple[Tensor, Tensor]:
+        """PRTR's decoding of every person (:func:`hungarian_match`):
+        keypoints ``[B, P, K, 2]`` and scores ``[B, P, K]`` from
+        :meth:`forward_predict`'s ``[B, P, N, K]`` probabilities and
+        ``[B, P, N, 2]`` coordinates."""
+        bs_num = prob.shape[:2]
+        kpts, scores, _ = hungarian_match(
+            prob.flatten(0, 1), coords.flatten(0, 1),
+            self.keypoint_head.solver)
+        return kpts.unflatten(0, bs_num), scores.unflatten(0, bs_num)
 
     def _predict_flip(self, inputs: Tensor, data_samples: SampleList,
                       pad_scale: Tensor) -> Tuple[Tensor, ...]:
@@ -326,11 +352,11 @@ class PRTRCascade(BottomupPoseEstimator):
             raise ValueError(
                 'test_cfg.flip_test needs the dataset\'s flip_indices in '
                 'the data samples (PackPoseInputs meta_keys)')
-        feats, outs = self._forward_persons(
-            torch.cat([inputs, flip_canvas(inputs, pad_scale)]))
-        scores, boxes = self._top_persons(*outs[:2])  # [2B, P], [2B, P, 4]
-        kpts, kpt_scores = self._decode_keypoints(feats, boxes,
-                                                  pad_scale.repeat(2, 1))
+        # [2B, P], [2B, P, 4], [2B, P, N, K], [2B, P, N, 2]
+        scores, boxes, prob, coords = self.forward_predict(
+            torch.cat([inputs, flip_canvas(inputs, pad_scale)]),
+            pad_scale.repeat(2, 1))
+        kpts, kpt_scores = self._match_keypoints(prob, coords)
         # the mirror's results in the image's frame: x -> 1 - x, joints
         # swapped (no pixel shift, as PRTR's flip test)
         mirror = boxes.new_tensor([-1., 1., 1., 1.])

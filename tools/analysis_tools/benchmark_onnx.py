@@ -1,0 +1,152 @@
+# Copyright (c) prtr authors. All rights reserved.
+"""CPU latency of PRTR's network: onnxruntime against PyTorch, side by side.
+
+    python tools/analysis_tools/benchmark_onnx.py [CONFIG ...] \
+        [--batch-sizes 1 32] [--threads 2] [--min-run-time 5] [--out F.md]
+
+For each config (default: PRTR R-50 and HRNet-W32 at 384x288), the model
+with random weights (latency does not depend on them) is exported by
+``prtr.deployment.export_onnx`` with a dynamic batch, then the same graph -
+preprocessed crops in, the last layer's joint probabilities and
+coordinates out - is timed in PyTorch (``torch.no_grad``) and in an
+onnxruntime CPU session, alternating per batch size, by
+``torch.utils.benchmark.Timer.blocked_autorange`` (median per call). Both
+use ``--threads`` threads. Hungarian decoding, on the host in both
+backends, is not timed.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import tempfile
+from typing import List, Optional
+
+try:
+    import prtr  # noqa: F401
+except ImportError:  # a plain checkout: the package lives in projects/
+    sys.path.insert(0, osp.join(osp.dirname(__file__), '..', '..', 'projects'))
+    import prtr  # noqa: F401
+
+import torch
+import torch.utils.benchmark as benchmark
+from mmengine.config import Config
+
+DEFAULT = [
+    'configs/prtr_res50_4xb32-200e_coco-384x288.py',
+    'configs/prtr_hrnet-w32_4xb16-200e_coco-384x288.py'
+]
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('configs', nargs='*', default=DEFAULT)
+    parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32])
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument(
+        '--min-run-time',
+        type=float,
+        default=5.0,
+        help='seconds each measurement runs at least')
+    parser.add_argument('--out', help='write the Markdown table here too')
+    return parser.parse_args(argv)
+
+
+def build(config: str) -> torch.nn.Module:
+    from mmpose.apis import init_model
+    cfg = Config.fromfile(config)
+
+    def no_pretrained(node):  # random weights: none to download
+        if isinstance(node, dict):
+            node.pop('init_cfg', None)
+            for value in node.values():
+                no_pretrained(value)
+
+    no_pretrained(cfg.model)
+    torch.manual_seed(0)
+    return init_model(cfg, None, device='cpu').eval()
+
+
+def input_hw(config: str) -> List[int]:
+    for step in Config.fromfile(config).test_dataloader.dataset.pipeline:
+        if step.get('input_size') is not None:
+            return list(step['input_size'])[::-1]
+    raise ValueError(f'{config}: no input_size in the test pipeline')
+
+
+def measure(config: str, batch_sizes: List[int], threads: int,
+            min_run_time: float) -> List[dict]:
+    import onnxruntime as ort
+
+    from prtr.deployment import ExportGraph, export_onnx
+    model = build(config)
+    graph = ExportGraph(model).eval()
+    h, w = input_hw(config)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_file = osp.join(tmp, 'model.onnx')
+        export_onnx(model, onnx_file, (1, 3, h, w), dynamic_batch=True)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(
+            onnx_file, options, providers=['CPUExecutionProvider'])
+        for batch in batch_sizes:
+            x = torch.randn(batch, 3, h, w)
+            feed = {'inputs': x.numpy()}
+
+            def pytorch():
+                with torch.no_grad():
+                    graph(x)
+
+            def onnxruntime():
+                session.run(None, feed)
+
+            times = {}
+            for name, fn in (('pytorch', pytorch), ('onnxruntime',
+                                                    onnxruntime)):
+                fn()  # warm-up
+                timer = benchmark.Timer(
+                    stmt='fn()', globals=dict(fn=fn), num_threads=threads)
+                times[name] = timer.blocked_autorange(
+                    min_run_time=min_run_time).median * 1e3
+            rows.append(
+                dict(
+                    config=osp.basename(config),
+                    batch=batch,
+                    pytorch_ms=times['pytorch'],
+                    onnxruntime_ms=times['onnxruntime']))
+    return rows
+
+
+def table(rows: List[dict], threads: int) -> str:
+    lines = [
+        '| config | batch | PyTorch (ms) | onnxruntime (ms) | '
+        'onnxruntime / PyTorch |', '|---|---|---|---|---|'
+    ]
+    for r in rows:
+        lines.append(f'| {r["config"]} | {r["batch"]} | '
+                     f'{r["pytorch_ms"]:.1f} | {r["onnxruntime_ms"]:.1f} | '
+                     f'{r["onnxruntime_ms"] / r["pytorch_ms"]:.2f} |')
+    import onnxruntime
+    lines.append(f'\ntorch {torch.__version__}, onnxruntime '
+                 f'{onnxruntime.__version__}, {threads} threads, '
+                 f'{os.cpu_count()} CPUs')
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = []
+    for config in args.configs:
+        rows += measure(config, args.batch_sizes, args.threads,
+                        args.min_run_time)
+    text = table(rows, args.threads)
+    print(text)
+    if args.out:
+        with open(args.out, 'w') as f:
+            f.write(text)
+
+
+if __name__ == '__main__':
+    main()
