@@ -36,7 +36,7 @@ def run(args, **kwargs):
     env.update(kwargs.pop('env', {}))
     return subprocess.run(
         args,
-        cwd=ROOT,
+        cwd=kwargs.pop('cwd', ROOT),
         env=env,
         capture_output=True,
         text=True,

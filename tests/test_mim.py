@@ -172,13 +172,14 @@ def test_mim_search_lists_the_model_index(site):
         '384x288', '--field', 'coco/ap', 'weight', 'note'
     ], site)
     assert re.search(r'coco/ap\s+0\.731\b', out), out
-    assert 'pose_transformer_hrnet_w32_384x288.pth' in out, out
+    assert 'prtr_hrnet-w32_4xb16-200e_coco-384x288.pth' in out, out
     assert 'official implementation' in out, out
 
 
 def test_metafile_entries_match_the_configs():
     """Each index entry names an existing config after its file name and,
-    where it has results, the official weights it belongs to."""
+    where it has results, the official release it converts and where the
+    converted weights go."""
     import modelindex
 
     index = modelindex.load(osp.join(ROOT, 'model-index.yml'))
@@ -188,15 +189,19 @@ def test_metafile_entries_match_the_configs():
         assert osp.isfile(osp.join(ROOT, model.config)), model.config
         assert osp.basename(model.config) == model.name + '.py'
         data = model.metadata.data
-        assert data['Training Data'] in ('COCO', 'MPII'), model.name
-        assert data['Training Data'].lower() in model.name, model.name
+        datasets = data['Training Data']
+        for dataset in [datasets] if isinstance(datasets, str) else datasets:
+            assert dataset in ('COCO', 'MPII', 'CrowdPose', 'AI Challenger')
         for result in model.results or []:
             assert result.task == 'Body 2D Keypoint'
             for value in result.metrics.values():
                 assert 0.6 < value < 1, (model.name, result.metrics)
-        if data['Training Data'] == 'COCO':
+        if model.results:
+            assert model.weights == f'checkpoints/{model.name}.pth'
             size = model.name.rsplit('-', 1)[1]
-            assert model.weights.endswith(f'_{size}.pth'), model.name
+            assert data['Converted From'].endswith(f'_{size}.pth')
+        else:
+            assert model.weights is None, model.name
 
 
 def test_editable_build_links_mim_files(tmp_path):

@@ -5,6 +5,7 @@
         [--det-config DET_CONFIG [--det-checkpoint DET_CKPT]] \
         [--out-dir outputs/demo] [--pred-out-dir DIR] [--kpt-thr 0.3]
     python tools/demo.py CONFIG MODEL.onnx --backend onnxruntime --input ...
+    python tools/demo.py ZOO_NAME [CHECKPOINT] --input ...  # prtr-r50-coco-384
 
 A thin wrapper around mmpose's ``MMPoseInferencer``: it checks every path
 first (one-line error naming the one at fault) and then runs the person
@@ -15,7 +16,9 @@ frame). Pictures (or the video) with boxes and skeletons go to
 ``--out-dir``, predictions as JSON to ``--pred-out-dir``. With
 ``--backend onnxruntime`` the PRTR network is the export of
 ``tools/deployment/pytorch2onnx.py`` run by onnxruntime; preprocessing and
-PRTR's Hungarian decoding are the PyTorch path's own code.
+PRTR's Hungarian decoding are the PyTorch path's own code. CONFIG may be a
+model zoo name (``configs/metafile.yml``'s Name or Alias); without
+CHECKPOINT its ``Weights`` (the converted official model) is used.
 """
 import argparse
 import mimetypes
@@ -39,10 +42,13 @@ from prtr.utils import UserInputError
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config', help='PRTR config file')
+    parser.add_argument(
+        'config', help='PRTR config file, or a model zoo name or alias')
     parser.add_argument(
         'checkpoint',
-        help='PRTR checkpoint file (--backend onnxruntime: its .onnx export)')
+        nargs='?',
+        help='PRTR checkpoint file (--backend onnxruntime: its .onnx '
+        'export; default for a zoo name: its converted official weights)')
     parser.add_argument(
         '--backend',
         choices=('pytorch', 'onnxruntime'),
@@ -144,7 +150,25 @@ def input_kind(path: str) -> str:
     return kind
 
 
+def resolve_config(args) -> None:
+    """A zoo name in place of CONFIG: its config file and, without
+    CHECKPOINT, its weights."""
+    if not osp.exists(args.config) and '/' not in args.config and \
+            osp.splitext(args.config)[1] not in ('.py', '.json', '.yml',
+                                                 '.yaml'):
+        from prtr.model_zoo import resolve_model
+        args.config, weights = resolve_model(args.config)
+        if args.checkpoint is None:
+            if weights is None:
+                raise UserInputError('this zoo model has no released weights: '
+                                     'give CHECKPOINT')
+            args.checkpoint = weights
+    if args.checkpoint is None:
+        raise UserInputError('CHECKPOINT is needed with a config file')
+
+
 def check_inputs(args) -> str:
+    resolve_config(args)
     if args.backend == 'onnxruntime':
         check_config_file(args.config)
         check_device(args.device)

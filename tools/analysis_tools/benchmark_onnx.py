@@ -2,21 +2,24 @@
 """CPU latency of PRTR's network: onnxruntime against PyTorch, side by side.
 
     python tools/analysis_tools/benchmark_onnx.py [CONFIG ...] \
-        [--batch-sizes 1 32] [--threads 2] [--min-run-time 5] [--out F.md]
+        [--batch-sizes 1 32] [--threads 2] [--rounds 3] [--min-run-time 1]
+        [--out F.md]
 
 For each config (default: PRTR R-50 and HRNet-W32 at 384x288), the model
 with random weights (latency does not depend on them) is exported by
 ``prtr.deployment.export_onnx`` with a dynamic batch, then the same graph -
 preprocessed crops in, the last layer's joint probabilities and
 coordinates out - is timed in PyTorch (``torch.no_grad``) and in an
-onnxruntime CPU session, alternating per batch size, by
-``torch.utils.benchmark.Timer.blocked_autorange`` (median per call). Both
-use ``--threads`` threads. Hungarian decoding, on the host in both
-backends, is not timed.
+onnxruntime CPU session by ``torch.utils.benchmark.Timer.blocked_autorange``
+in ``--rounds`` alternating rounds (PyTorch, onnxruntime, PyTorch, ...;
+each round runs at least ``--min-run-time``); the table gives the median
+per call over all rounds' measurements. Both use ``--threads`` threads.
+Hungarian decoding, on the host in both backends, is not timed.
 """
 import argparse
 import os
 import os.path as osp
+import statistics
 import sys
 import tempfile
 from typing import List, Optional
@@ -42,11 +45,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('configs', nargs='*', default=DEFAULT)
     parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32])
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument(
         '--min-run-time',
         type=float,
-        default=5.0,
-        help='seconds each measurement runs at least')
+        default=1.0,
+        help='seconds each round of a backend runs at least')
     parser.add_argument('--out', help='write the Markdown table here too')
     return parser.parse_args(argv)
 
@@ -73,7 +77,7 @@ def input_hw(config: str) -> List[int]:
     raise ValueError(f'{config}: no input_size in the test pipeline')
 
 
-def measure(config: str, batch_sizes: List[int], threads: int,
+def measure(config: str, batch_sizes: List[int], threads: int, rounds: int,
             min_run_time: float) -> List[dict]:
     import onnxruntime as ort
 
@@ -101,14 +105,20 @@ def measure(config: str, batch_sizes: List[int], threads: int,
             def onnxruntime():
                 session.run(None, feed)
 
-            times = {}
-            for name, fn in (('pytorch', pytorch), ('onnxruntime',
-                                                    onnxruntime)):
+            fns = dict(pytorch=pytorch, onnxruntime=onnxruntime)
+            samples = {name: [] for name in fns}
+            for fn in fns.values():
                 fn()  # warm-up
-                timer = benchmark.Timer(
-                    stmt='fn()', globals=dict(fn=fn), num_threads=threads)
-                times[name] = timer.blocked_autorange(
-                    min_run_time=min_run_time).median * 1e3
+            for _ in range(rounds):
+                for name, fn in fns.items():
+                    timer = benchmark.Timer(
+                        stmt='fn()', globals=dict(fn=fn), num_threads=threads)
+                    samples[name] += timer.blocked_autorange(
+                        min_run_time=min_run_time).times
+            times = {
+                name: statistics.median(t) * 1e3
+                for name, t in samples.items()
+            }
             rows.append(
                 dict(
                     config=osp.basename(config),
@@ -139,7 +149,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     torch.set_num_threads(args.threads)
     rows = []
     for config in args.configs:
-        rows += measure(config, args.batch_sizes, args.threads,
+        rows += measure(config, args.batch_sizes, args.threads, args.rounds,
                         args.min_run_time)
     text = table(rows, args.threads)
     print(text)
