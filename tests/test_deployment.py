@@ -96,6 +96,13 @@ def test_topdown_onnxruntime_decodes_as_pytorch(tmp_path, flip_test):
     want, got = predict_both(TINY_CONFIG, model, str(tmp_path / 'prtr.onnx'),
                              data)
     assert_same_predictions(want, got)
+    # a graph of another keypoint count is refused
+    from prtr.deployment import attach_onnxruntime
+    from prtr.utils import UserInputError
+    mpii = build(TINY_CONFIG)
+    mpii.head.num_keypoints = 16  # as a 16-joint config's head
+    with pytest.raises(UserInputError, match='predicts 17 keypoints'):
+        attach_onnxruntime(mpii, str(tmp_path / 'prtr.onnx'))
 
 
 @pytest.mark.parametrize('config', [CASCADE, DEFORMABLE_CASCADE])
@@ -114,6 +121,11 @@ def test_cascade_onnxruntime_decodes_as_pytorch(tmp_path, config):
     want, got = predict_both(config, model, str(tmp_path / 'cascade.onnx'),
                              data)
     assert_same_predictions(want, got)
+    # a graph of another kind of model is refused, naming the file
+    from prtr.deployment import attach_onnxruntime
+    from prtr.utils import UserInputError
+    with pytest.raises(UserInputError, match='is not the export of this'):
+        attach_onnxruntime(build(TINY_CONFIG), str(tmp_path / 'cascade.onnx'))
 
 
 @pytest.mark.parametrize('config', [

@@ -81,6 +81,13 @@ def attach_onnxruntime(model: nn.Module,
             f'{onnx_file} is not the export of this kind of model: its graph '
             f'maps {list(graph.input_names)} -> {list(graph.output_names)}, '
             f'the config\'s model needs {list(inputs)} -> {list(outputs)}')
+    num_keypoints = graph.session.get_outputs()[outputs.index(
+        'keypoint_probs')].shape[-1]
+    head = model.head
+    if num_keypoints != head.num_keypoints:
+        raise UserInputError(
+            f'{onnx_file} predicts {num_keypoints} keypoints, the config\'s '
+            f'model {head.num_keypoints}: export this config\'s model')
     if isinstance(model, PRTRCascade):
         model.forward_predict = graph
     else:
