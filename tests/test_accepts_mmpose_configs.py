@@ -9,8 +9,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from prtr.utils import (UserInputError, check_config_keys,
-                        check_num_keypoints)
+from prtr.utils import UserInputError, check_config_keys, check_num_keypoints
 
 CONFIGS = {
     'body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py':  # noqa: E501
