@@ -99,3 +99,34 @@ def test_tensor_mode_outputs(cascade_ckpt):
     # image: [layers, images, persons, keypoint queries, ...]
     assert kpt_cls.shape == (2, 2, 20, 20, 18)
     assert kpts.shape == (2, 2, 20, 20, 2)
+
+
+def test_onnx_export_and_demo_on_onnxruntime(cascade_ckpt, tmp_path):
+    """The cascade exported by tools/deployment/pytorch2onnx.py and run by
+    tools/demo.py --backend onnxruntime: the persons, boxes and keypoints of
+    the PyTorch backend."""
+    onnx_file = str(tmp_path / 'cascade.onnx')
+    proc = run([
+        PYTHON, 'tools/deployment/pytorch2onnx.py', CASCADE_CONFIG,
+        cascade_ckpt, '--out', onnx_file
+    ])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'person_scores, person_boxes' in proc.stdout, proc.stdout
+    preds = {}
+    for backend, model in (('pytorch', cascade_ckpt), ('onnxruntime',
+                                                       onnx_file)):
+        out = tmp_path / backend
+        proc = run([
+            PYTHON, 'tools/demo.py', CASCADE_CONFIG, model, '--input', IMAGE,
+            '--backend', backend, '--out-dir',
+            str(out / 'vis'), '--pred-out-dir',
+            str(out / 'pred'), '--device', 'cpu'
+        ])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        with open(out / 'pred' / '000000000790.json') as f:
+            preds[backend] = json.load(f)
+    assert len(preds['onnxruntime']) == len(preds['pytorch']) == 20
+    for got, want in zip(preds['onnxruntime'], preds['pytorch']):
+        np.testing.assert_allclose(got['bbox'], want['bbox'], atol=1e-2)
+        np.testing.assert_allclose(
+            got['keypoints'], want['keypoints'], atol=1e-2)
