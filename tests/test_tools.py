@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 from _cli import QUICK, Foreign, call, free_port, one_line, run
-from conftest import DATA_ROOT, PYTHON, TINY_CONFIG
+from conftest import DATA_ROOT, PYTHON, ROOT, TINY_CONFIG
 
 
 def test_checkpoint_is_mmengine_not_plain_tensors(trained):
@@ -262,3 +262,40 @@ def test_missing_pretrained_weights(tmp_path, capsys, monkeypatch):
             'annotations/person_keypoints_train2017.json', '--no-validate'
         ], capsys, monkeypatch), 'checkpoints/hrnetv2_w32_imagenet_prtr.pth',
         'not found')
+
+
+@pytest.mark.parametrize('script,fourth,want', [
+    ('slurm_train.sh', 'work_dirs/x',
+     ['train.py', 'CFG.py', '--work-dir=work_dirs/x']),
+    ('slurm_test.sh', 'ckpt.pth', ['test.py', 'CFG.py', 'ckpt.pth']),
+])
+def test_slurm_scripts_call_srun(tmp_path, script, fourth, want):
+    """tools/slurm_{train,test}.sh with ``srun`` stubbed (no cluster here):
+    the partition, job name, GPUs and the tool's command line reach it."""
+    import subprocess
+    stub = tmp_path / 'srun'
+    stub.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$SRUN_LOG"\n')
+    stub.chmod(0o755)
+    env = dict(
+        os.environ,
+        PATH=f'{tmp_path}:{os.environ["PATH"]}',
+        SRUN_LOG=str(tmp_path / 'args'),
+        GPUS='16',
+        SRUN_ARGS='--quotatype=auto --time=1:00:00')
+    proc = subprocess.run([
+        'bash',
+        osp.join(ROOT, 'tools', script), 'gpu_part', 'prtr_job', 'CFG.py',
+        fourth, '--cfg-options', 'a=1'
+    ],
+                          env=env,
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    args = (tmp_path / 'args').read_text().splitlines()
+    assert args[:2] == ['-p', 'gpu_part']
+    for arg in ('--job-name=prtr_job', '--ntasks=16', '--gres=gpu:8',
+                '--ntasks-per-node=8', '--quotatype=auto', '--time=1:00:00'):
+        assert arg in args, args
+    tool = next(i for i, a in enumerate(args) if a.endswith(want[0]))
+    assert args[tool +
+                1:] == want[1:] + ['--launcher=slurm', '--cfg-options', 'a=1']

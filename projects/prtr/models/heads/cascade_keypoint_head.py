@@ -6,7 +6,7 @@ import torch
 from mmpose.registry import MODELS
 from torch import Tensor, nn
 
-from .prtr_head import PRTRHead, hungarian_decode
+from .prtr_head import PRTRHead
 
 
 @MODELS.register_module()
@@ -67,18 +67,3 @@ class CascadeKeypointHead(PRTRHead):
         ``[L, P, N, 2]`` from crops ``[P, C, y_res, x_res]``."""
         hidden = self.forward_transformer(crops, self.crop_position(crops))
         return self.class_embed(hidden), self.kpt_embed(hidden).sigmoid()
-
-    def predict_by_feat(self, cls_scores: Tensor,
-                        coords: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """PRTR's decoding of every person: Hungarian on the K x N matrix of
-        the last decoder layer (:func:`hungarian_decode`).
-
-        Args:
-            cls_scores (Tensor): ``[L, P, N, K+1]`` logits.
-            coords (Tensor): ``[L, P, N, 2]`` coordinates (any frame).
-
-        Returns:
-            tuple: coordinates ``[P, K, 2]``, scores ``[P, K]`` and the query
-            of each joint ``[P, K]``.
-        """
-        return hungarian_decode(cls_scores[-1], coords[-1], self.solver)
