@@ -10,6 +10,18 @@ DATA_ROOT = osp.join(ROOT, 'data', 'coco_persons_mini')
 PYTHON = sys.executable
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``benchmark`` (long learning runs with recorded
+    figures) run only when ``-m`` names them."""
+    if 'benchmark' in (config.getoption('markexpr') or ''):
+        return
+    kept = [i for i in items if i.get_closest_marker('benchmark') is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(
+            items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(autouse=True, scope='session')
 def _register():
     from mmpose.utils import register_all_modules

@@ -162,3 +162,35 @@ def test_parameter_count_matches_official(config, millions):
     model = build(osp.join('configs', config))
     count = sum(p.numel() for p in model.parameters()) / 1e6
     assert abs(count - millions) < 0.2, count
+
+
+@pytest.mark.parametrize('config', [
+    'configs/prtr_res50_4xb32-200e_coco-384x288.py',
+    'configs/prtr_deform-res50_4xb16-100e_coco-384x288.py',
+    'configs/prtr_res18-tiny_1xb8-150e_coco-mini-128x96.py'
+])
+def test_model_keys_set_by_cfg_options(config):
+    """The losses, assigner, transformer and position encoding are in the
+    config: a user's ``--cfg-options`` on them is accepted and reaches the
+    built model."""
+    from prtr.utils import check_cfg_options
+    options = {
+        'model.head.loss_cls.loss_weight': 2.0,
+        'model.head.loss_kpt.loss_weight': 3.0,
+        'model.head.eos_coef': 0.2,
+        'model.head.assigner.visible_only': True,
+        'model.head.assigner.match_costs.1.weight': 4.0,
+        'model.head.transformer.decoder.num_layers': 2,
+        'model.head.positional_encoding.temperature': 20,
+    }
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    check_cfg_options(cfg, options)
+    cfg.merge_from_dict(options)
+    head = MODELS.build(_no_pretrained(cfg.model.to_dict())).head
+    assert head.loss_cls.loss_weight == 2.0
+    assert head.loss_kpt.loss_weight == 3.0
+    assert head.class_weight[-1].item() == pytest.approx(0.2)
+    assert head.assigner.visible_only
+    assert head.assigner.match_costs[1].weight == 4.0
+    assert len(head.transformer.decoder.layers) == 2
+    assert head.positional_encoding.temperature == 20

@@ -1,10 +1,12 @@
 """Slow real-data checks: small configs trained from scratch on images of
 the bundled COCO sample and evaluated on those images lower their losses
 and raise COCO AP (mmpose CocoMetric) above the value of their initial
-weights: the two-stage config on the first 16 images, the cascade on the
-first 8, the deformable cascade on all 55 (the issue's thresholds). With 2
-threads on the 2026-11-29 machines: about 100 s, 260-270 s and
-1,100-1,130 s. Figures: docs/benchmarks.md."""
+weights: the two-stage config on the first 16 images, the cascade and the
+deformable cascade on the first 8 (with 2 threads: about 100 s, 260-270 s
+and ~300 s); the trained models give the same COCO metrics on
+onnxruntime. The deformable cascade on all 55 images (1,100-1,130 s on the
+2026-11-29 machines) is a benchmark, run by ``-m benchmark`` only.
+Figures: docs/benchmarks.md."""
 import json
 import os
 import os.path as osp
@@ -174,13 +176,40 @@ DEFORMABLE_55_CONFIG = osp.join(
 
 
 @pytest.mark.slow
+def test_deformable_cascade_learns_on_bundled_coco(tmp_path):
+    """The cascade with its Deformable-DETR person stage, trained from
+    scratch for 300 epochs (600 iterations of 4 images) on the first 8
+    images of the bundled sample and evaluated on them with its own person
+    boxes (2026-12-01, seed 0, 2 threads: person box mAP 0 -> 0.721,
+    keypoint AP 0 -> 0.940, in 819 s with the 2 cores shared, ~5 min
+    alone); then the same metrics on onnxruntime."""
+    torch.set_num_threads(THREADS)
+    cfg = Config.fromfile(DEFORMABLE_55_CONFIG)
+    cfg.train_cfg.max_epochs = 300
+    cfg.param_scheduler[0].update(end=300, milestones=[279])
+    start, end, runner = _on_first_images(cfg, tmp_path, num_images=8)
+    print(f'\ndeformable cascade on 8 images: person/bbox_mAP '
+          f'{start["person/bbox_mAP"]:.4f} -> {end["person/bbox_mAP"]:.4f}, '
+          f'bbox_mAP_50 {end["person/bbox_mAP_50"]:.4f}; coco/AP '
+          f'{start["coco/AP"]:.4f} -> {end["coco/AP"]:.4f}, AP50 '
+          f'{end["coco/AP .5"]:.4f}, AP75 {end["coco/AP .75"]:.4f}, AR '
+          f'{end["coco/AR"]:.4f}')
+    assert start['person/bbox_mAP'] < 0.05 and start['coco/AP'] < 0.05
+    # about half the measured figures
+    assert end['person/bbox_mAP'] >= 0.35
+    assert end['coco/AP'] >= 0.45
+    _onnxruntime_gives_same_metrics(runner, end, (1, 3, 192, 192), tmp_path)
+
+
+@pytest.mark.benchmark
 def test_deformable_cascade_learns_all_55_images(tmp_path):
     """The cascade with its Deformable-DETR person stage, its small 150-epoch
     config as it is (2,100 iterations of 4 images), trained from scratch on
     all 55 images of the bundled sample and evaluated on them with its own
     person boxes: the issue's goal, person box mAP >= 0.3 and keypoint AP
     >= 0.1 (10 to 19 minutes with 2 threads, by machine: 1,102-1,127 s on
-    the 2026-11-29 machines)."""
+    the 2026-11-29 machines). A benchmark, not part of the test command
+    (``pytest tests/test_real_data.py -m benchmark`` runs it)."""
     torch.set_num_threads(THREADS)
     cfg = Config.fromfile(DEFORMABLE_55_CONFIG)
     start, end, _ = _on_first_images(cfg, tmp_path, num_images=55)
