@@ -290,15 +290,22 @@ def check_cfg_options(cfg: Any, options: Optional[dict]) -> None:
         raise UserInputError(f'--cfg-options: {merge_error}')
 
 
-def dataset_cfgs(dataset: Any) -> Iterator[dict]:
-    """Leaf dataset configs (through wrappers such as CombinedDataset)."""
+def dataset_cfgs(dataset: Any, combined: bool = False) -> Iterator[dict]:
+    """Leaf dataset configs (through wrappers such as CombinedDataset).
+
+    With ``combined`` a ``CombinedDataset`` with a ``metainfo`` is yielded
+    itself, not its parts: its samples carry that metainfo (mmpose's
+    ``KeypointConverter`` maps each part's joints onto it).
+    """
     if not dataset:
         return
-    if 'datasets' in dataset:
+    if 'datasets' in dataset and combined and dataset.get('metainfo'):
+        yield dataset
+    elif 'datasets' in dataset:
         for d in dataset['datasets']:
-            yield from dataset_cfgs(d)
+            yield from dataset_cfgs(d, combined)
     elif 'dataset' in dataset:
-        yield from dataset_cfgs(dataset['dataset'])
+        yield from dataset_cfgs(dataset['dataset'], combined)
     else:
         yield dataset
 
@@ -322,25 +329,6 @@ def _ann_path(ds: dict) -> str:
     import os.path as osp
     path = ds.get('ann_file') or ''
     return osp.join(ds.get('data_root') or '', path) if path else '?'
-
-
-def model_input_datasets(dataset: Any) -> Iterator[dict]:
-    """The dataset configs whose keypoint count reaches the model:
-    through single-dataset wrappers (``RepeatDataset``...), a
-    ``CombinedDataset`` itself (its ``metainfo`` is what its samples carry:
-    mmpose's ``KeypointConverter`` maps each part's joints onto it), and
-    leaf datasets."""
-    if not dataset:
-        return
-    if 'datasets' in dataset and dataset.get('metainfo'):
-        yield dataset
-    elif 'datasets' in dataset:
-        for d in dataset['datasets']:
-            yield from model_input_datasets(d)
-    elif 'dataset' in dataset:
-        yield from model_input_datasets(dataset['dataset'])
-    else:
-        yield dataset
 
 
 def _keypoints_out_of(ds: dict) -> Optional[int]:
@@ -385,8 +373,8 @@ def check_num_keypoints(cfg: Any,
     walk(cfg.get('model') or {}, 'model')
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
-        for ds in model_input_datasets(
-                loader.get('dataset') if loader else None):
+        for ds in dataset_cfgs(
+                loader.get('dataset') if loader else None, combined=True):
             count = _keypoints_out_of(ds)
             for key, value in found:
                 if count is not None and value != count:
