@@ -54,7 +54,20 @@ def test_mmpose_configs_pass_the_checks(name, num_keypoints):
     cfg = with_prtr_head(name, num_keypoints)
     check_config_keys(cfg, name)
     check_num_keypoints(cfg)
-    # the check still tells a wrong head from the right one
+    # the check still tells a wrong head from the right one, on the
+    # training data (the CombinedDataset of body8) too
     cfg.model.head.num_keypoints = num_keypoints + 1
     with pytest.raises(UserInputError, match='model.head.num_keypoints'):
-        check_num_keypoints(cfg)
+        check_num_keypoints(cfg, ('train', ))
+
+
+def test_combined_part_without_its_converter_is_refused():
+    """body8 with the KeypointConverter of its AIC part forgotten: the part
+    gives 14 joints to a 17-joint CombinedDataset, named in one line."""
+    name = 'body_2d_keypoint/rtmpose/body8/rtmpose-m_8xb256-420e_body8-256x192.py'  # noqa: E501
+    cfg = with_prtr_head(name, 17)
+    parts = cfg.train_dataloader.dataset.datasets
+    aic, = [p for p in parts if p.type == 'AicDataset']
+    aic.pipeline = []
+    with pytest.raises(UserInputError, match=r'part \(AicDataset.*gives 14'):
+        check_num_keypoints(cfg, ('train', ))

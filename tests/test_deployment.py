@@ -96,6 +96,15 @@ def test_topdown_onnxruntime_decodes_as_pytorch(tmp_path, flip_test):
     want, got = predict_both(TINY_CONFIG, model, str(tmp_path / 'prtr.onnx'),
                              data)
     assert_same_predictions(want, got)
+    # a graph of one batch size or of another input size: one line each
+    from prtr.deployment import OnnxRuntimeGraph, export_onnx
+    from prtr.utils import UserInputError
+    export_onnx(build(TINY_CONFIG), str(tmp_path / 'b1.onnx'), (1, 3, 128, 96))
+    static = OnnxRuntimeGraph(str(tmp_path / 'b1.onnx'))
+    with pytest.raises(UserInputError, match='takes batches of 1, got 2'):
+        static(torch.randn(2, 3, 128, 96))
+    with pytest.raises(UserInputError, match='takes inputs of 128x96'):
+        static(torch.randn(1, 3, 96, 96))
     # a graph of another keypoint count is refused
     from prtr.deployment import attach_onnxruntime
     from prtr.utils import UserInputError

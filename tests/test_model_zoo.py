@@ -108,3 +108,10 @@ def test_demo_takes_a_zoo_name(r50_weights, tmp_path):
     ])
     assert proc.returncode == 1
     assert 'has no released weights: give CHECKPOINT' in proc.stderr
+    # from a folder without the converted weights: how to make them
+    proc = run(
+        [PYTHON,
+         osp.join(ROOT, 'tools', 'demo.py'), R50, '--input', IMAGE],
+        cwd=str(tmp_path))
+    assert proc.returncode == 1
+    assert 'tools/convert_prtr_checkpoint.py' in proc.stderr, proc.stderr

@@ -157,11 +157,21 @@ def resolve_config(args) -> None:
             osp.splitext(args.config)[1] not in ('.py', '.json', '.yml',
                                                  '.yaml'):
         from prtr.model_zoo import resolve_model
-        args.config, weights = resolve_model(args.config)
+        name = args.config
+        args.config, weights = resolve_model(name)
         if args.checkpoint is None:
             if weights is None:
                 raise UserInputError('this zoo model has no released weights: '
                                      'give CHECKPOINT')
+            if args.backend == 'onnxruntime':
+                raise UserInputError('--backend onnxruntime needs the .onnx '
+                                     'file as CHECKPOINT')
+            if not osp.isfile(weights):
+                raise UserInputError(
+                    f'{name}: its weights {weights} are not there; convert '
+                    'the official release named in configs/metafile.yml '
+                    "('Converted From') with tools/convert_prtr_checkpoint.py"
+                    f' to {weights}, or give CHECKPOINT')
             args.checkpoint = weights
     if args.checkpoint is None:
         raise UserInputError('CHECKPOINT is needed with a config file')

@@ -2,7 +2,8 @@
 """Export a PRTR model to ONNX (two-stage or cascade).
 
     python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT --out FILE.onnx \
-        [--dynamic-batch] [--opset 17] [--shape H W] [--batch 1] [--overwrite]
+        [--dynamic-batch | --static-batch] [--opset 17] [--shape H W]
+        [--batch 1] [--overwrite]
 
 The graph maps preprocessed images to what PRTR's inference matches on (the
 last decoder layer's joint probabilities and coordinates; for the cascade
@@ -37,10 +38,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='PRTR config file')
     parser.add_argument('checkpoint', help='its trained checkpoint')
     parser.add_argument('--out', required=True, help='the .onnx file')
-    parser.add_argument(
+    batch = parser.add_mutually_exclusive_group()
+    batch.add_argument(
         '--dynamic-batch',
+        dest='dynamic_batch',
         action='store_true',
-        help='any batch size (flip test needs it: it doubles the batch)')
+        default=True,
+        help='any batch size (the default: a top-down model sees all the '
+        'persons of an image in one batch, twice with flip test)')
+    batch.add_argument(
+        '--static-batch',
+        dest='dynamic_batch',
+        action='store_false',
+        help='only batches of --batch')
     parser.add_argument('--opset', type=int, default=17, help='>= 16')
     parser.add_argument(
         '--shape',

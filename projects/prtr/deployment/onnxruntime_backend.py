@@ -47,16 +47,26 @@ class OnnxRuntimeGraph:
         self.onnx_file = onnx_file
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.output_names = tuple(o.name for o in self.session.get_outputs())
-        # the batch the graph was traced with, None where it is dynamic
-        batch = self.session.get_inputs()[0].shape[0]
+        # the batch the graph was traced with (None where it is dynamic)
+        # and its input size
+        batch, _, height, width = self.session.get_inputs()[0].shape
         self.batch = batch if isinstance(batch, int) else None
+        self.input_hw = (height, width)
 
     def __call__(self, *tensors: Tensor) -> Tuple[Tensor, ...]:
         if self.batch is not None and tensors[0].size(0) != self.batch:
             raise UserInputError(
                 f'{self.onnx_file} takes batches of {self.batch}, got '
-                f'{tensors[0].size(0)} (flip test doubles it): export with '
-                '--dynamic-batch')
+                f'{tensors[0].size(0)} (a top-down model gets all the persons '
+                'of an image in one batch, twice with flip test): export '
+                'without --static-batch')
+        if all(isinstance(d, int) for d in self.input_hw) and tuple(
+                tensors[0].shape[-2:]) != self.input_hw:
+            raise UserInputError(
+                f'{self.onnx_file} takes inputs of {self.input_hw[0]}x'
+                f'{self.input_hw[1]} (H x W), got '
+                f'{tensors[0].size(-2)}x{tensors[0].size(-1)}: export it at '
+                'the config\'s input size (pytorch2onnx.py without --shape)')
         feeds = {
             name: t.detach().cpu().float().numpy()
             for name, t in zip(self.input_names, tensors)

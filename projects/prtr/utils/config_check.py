@@ -376,6 +376,18 @@ def check_num_keypoints(cfg: Any,
         for ds in dataset_cfgs(
                 loader.get('dataset') if loader else None, combined=True):
             count = _keypoints_out_of(ds)
+            for part in ds.get('datasets') or []:  # a CombinedDataset
+                for leaf in dataset_cfgs(part):
+                    part_count = _keypoints_out_of(leaf)
+                    if None not in (count, part_count) and part_count != count:
+                        raise UserInputError(
+                            f'the {split} CombinedDataset has {count} '
+                            'keypoints per person (its metainfo) but its '
+                            f'part ({leaf.get("type")}, {_ann_path(leaf)}) '
+                            f'gives {part_count}: map its joints with '
+                            "dict(type='KeypointConverter', "
+                            f'num_keypoints={count}, mapping=[...]) in its '
+                            'pipeline')
             for key, value in found:
                 if count is not None and value != count:
                     raise UserInputError(

@@ -174,7 +174,8 @@ class PRTRCascade(BottomupPoseEstimator):
         return cls_scores, crop_to_image(coords, boxes, self.crop.expand)
 
     def _forward(self, inputs: Tensor, data_samples: SampleList = None):
-        """Raw outputs (tensor mode, used by export and FLOP counting):
+        """Raw outputs of every decoder layer (tensor mode, used by FLOP
+        counting; an export traces :meth:`forward_predict`):
         person logits ``[L, B, Q, C]`` and boxes ``[L, B, Q, 4]`` of every
         decoder layer, and the keypoint stage of the top
         ``test_cfg.max_persons`` (P) persons of every image, logits
