@@ -263,3 +263,23 @@ def test_demo_onnxruntime_backend(trained, tmp_path):
     assert proc.returncode == 1
     assert f'cannot load ONNX model {bad}' in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_latency_benchmark_writes_its_table(tmp_path):
+    """tools/analysis_tools/benchmark_onnx.py (in-process) on the small
+    two-stage model and cascade: one row per config and batch size with
+    both backends' times."""
+    from _cli import tool_module
+    bench = tool_module('analysis_tools/benchmark_onnx')
+    out = tmp_path / 'onnx.md'
+    bench.main([
+        TINY_CONFIG, CASCADE, '--batch-sizes', '1', '2', '--rounds', '1',
+        '--min-run-time', '0.01', '--out',
+        str(out)
+    ])
+    rows = [r for r in out.read_text().splitlines() if 'coco-mini' in r]
+    assert len(rows) == 4
+    for row in rows:
+        pytorch_ms, ort_ms, ratio = (float(c) for c in row.split('|')[3:6])
+        assert pytorch_ms > 0 and ort_ms > 0
+        assert ratio == pytest.approx(ort_ms / pytorch_ms, abs=0.05)

@@ -34,6 +34,9 @@ import torch
 import torch.utils.benchmark as benchmark
 from mmengine.config import Config
 
+from prtr.benchmarking.config import build_model, input_size_of
+from prtr.benchmarking.measure import setup_scope
+
 DEFAULT = [
     'configs/prtr_res50_4xb32-200e_coco-384x288.py',
     'configs/prtr_hrnet-w32_4xb16-200e_coco-384x288.py'
@@ -55,36 +58,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build(config: str) -> torch.nn.Module:
-    from mmpose.apis import init_model
-    cfg = Config.fromfile(config)
-
-    def no_pretrained(node):  # random weights: none to download
-        if isinstance(node, dict):
-            node.pop('init_cfg', None)
-            for value in node.values():
-                no_pretrained(value)
-
-    no_pretrained(cfg.model)
-    torch.manual_seed(0)
-    return init_model(cfg, None, device='cpu').eval()
-
-
-def input_hw(config: str) -> List[int]:
-    for step in Config.fromfile(config).test_dataloader.dataset.pipeline:
-        if step.get('input_size') is not None:
-            return list(step['input_size'])[::-1]
-    raise ValueError(f'{config}: no input_size in the test pipeline')
-
-
 def measure(config: str, batch_sizes: List[int], threads: int, rounds: int,
             min_run_time: float) -> List[dict]:
     import onnxruntime as ort
 
     from prtr.deployment import ExportGraph, export_onnx
-    model = build(config)
+    cfg = Config.fromfile(config)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()  # random weights: no init_cfg
     graph = ExportGraph(model).eval()
-    h, w = input_hw(config)
+    w, h = input_size_of(cfg)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         onnx_file = osp.join(tmp, 'model.onnx')
@@ -95,12 +78,14 @@ def measure(config: str, batch_sizes: List[int], threads: int, rounds: int,
         session = ort.InferenceSession(
             onnx_file, options, providers=['CPUExecutionProvider'])
         for batch in batch_sizes:
-            x = torch.randn(batch, 3, h, w)
-            feed = {'inputs': x.numpy()}
+            # the cascade's graph also takes pad_scale (unpadded: ones)
+            x = (torch.randn(batch, 3, h, w), torch.ones(batch, 2))
+            x = x[:len(graph.input_names)]
+            feed = {n: t.numpy() for n, t in zip(graph.input_names, x)}
 
             def pytorch():
                 with torch.no_grad():
-                    graph(x)
+                    graph(*x)
 
             def onnxruntime():
                 session.run(None, feed)
@@ -146,6 +131,7 @@ def table(rows: List[dict], threads: int) -> str:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
+    setup_scope()
     torch.set_num_threads(args.threads)
     rows = []
     for config in args.configs:

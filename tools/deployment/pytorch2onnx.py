@@ -29,6 +29,7 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from prtr_cli import check_trained_model, run_cli
 
+from prtr.benchmarking.config import input_size_of
 from prtr.engine import commit_file
 from prtr.utils import UserInputError
 
@@ -71,16 +72,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def test_input_size(cfg) -> List[int]:
-    """``[H, W]`` of the test pipeline's resize or affine transform."""
-    for step in cfg.test_dataloader.dataset.pipeline:
-        if step.get('input_size') is not None:
-            w, h = step['input_size']
-            return [int(h), int(w)]
-    raise UserInputError('the config\'s test pipeline sets no input_size: '
-                         'give --shape H W')
-
-
 def check_args(args: argparse.Namespace) -> None:
     if args.opset < 16:
         raise UserInputError(f'--opset {args.opset}: PRTR needs >= 16 '
@@ -111,7 +102,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         graph = ExportGraph(model).eval()
     except TypeError as e:
         raise UserInputError(f'{args.config}: {e}') from None
-    h, w = args.shape or test_input_size(cfg)
+    try:
+        h, w = args.shape or input_size_of(cfg)[::-1]
+    except ValueError as e:
+        raise UserInputError(f'{args.config}: {e}: give --shape H W') from None
     shape = (args.batch, 3, h, w)
     folder = osp.dirname(osp.abspath(args.out))
     tmp = osp.join(folder, f'.{osp.basename(args.out)}.tmp-{os.getpid()}')
