@@ -3,7 +3,8 @@
 
     python tools/analysis_tools/benchmark.py [--out FILE.md] [--chart F.png]
         [--batch-sizes 1 32] [--train-batch 4] [--repeats 10]
-        [--device cpu|cuda] [--amp] [--pair PRTR_CONFIG BASELINE_CONFIG]...
+        [--device cpu|cuda] [--amp [float16|bfloat16]]
+        [--pair PRTR_CONFIG BASELINE_CONFIG]...
 
 Default pairs (same backbone, same 384x288 input):
 PRTR R-50 vs mmpose's SimpleBaseline R-50 and PRTR HRNet-W32 vs mmpose's
@@ -95,8 +96,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument(
         '--amp',
-        action='store_true',
-        help='(GPU) float16 autocast, AmpOptimWrapper for training')
+        nargs='?',
+        const='float16',
+        default=False,
+        choices=['float16', 'bfloat16'],
+        help='(GPU) autocast in float16 (the default) or bfloat16, '
+        'AmpOptimWrapper for training')
     parser.add_argument(
         '--batch-sizes',
         type=int,

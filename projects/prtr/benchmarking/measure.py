@@ -9,7 +9,7 @@ import os.path as osp
 import resource
 import tempfile
 import time
-from typing import Callable, List, Sequence
+from typing import Callable, List, Sequence, Union
 
 import torch
 from mmengine.config import Config
@@ -195,24 +195,27 @@ def make_step(cfg: Config,
               data: dict,
               phase: str,
               device: str = 'cpu',
-              amp: bool = False) -> Callable[[], object]:
+              amp: Union[bool, str] = False) -> Callable[[], object]:
     """The measured step of a newly built model: ``train_step`` with the
     config's ``optim_wrapper`` (``phase='train'``), or ``test_step``
-    without gradients."""
+    without gradients. ``amp``: off, or the autocast dtype (``True``:
+    float16)."""
+    dtype = amp if isinstance(amp, str) else 'float16'
     model = build_model(cfg, device)
     if phase == 'train':
         from mmengine.optim import build_optim_wrapper
         optim_cfg = cfg.optim_wrapper.to_dict()
         if amp:
-            optim_cfg.update(type='AmpOptimWrapper', loss_scale='dynamic')
+            optim_cfg.update(
+                type='AmpOptimWrapper', loss_scale='dynamic', dtype=dtype)
         optim_wrapper = build_optim_wrapper(model, optim_cfg)
         model.train()
         return lambda: model.train_step(data, optim_wrapper)
     model.eval()
     autocast = torch.autocast(
         'cuda' if device.startswith('cuda') else 'cpu',
-        dtype=torch.float16,
-        enabled=amp)
+        dtype=getattr(torch, dtype),
+        enabled=bool(amp))
 
     def step():
         with torch.no_grad(), autocast:
@@ -269,7 +272,7 @@ def run_worker(job: dict) -> dict:
     if memory:  # one model, built after the baseline
         memory.start()
     steps = [
-        make_step(cfg, data, job['phase'], device, bool(job.get('amp')))
+        make_step(cfg, data, job['phase'], device, job.get('amp', False))
         for cfg, data in zip(cfgs, datas)
     ]
     times = time_steps(steps, sync, job['warmup'], job['repeats'],

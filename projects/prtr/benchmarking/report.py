@@ -146,6 +146,11 @@ def _method(s: BenchmarkSettings, results: dict) -> List[str]:
     return lines
 
 
+def amp_name(amp) -> str:
+    """``--amp``'s setting: off, or the autocast dtype."""
+    return 'off' if not amp else amp if isinstance(amp, str) else 'float16'
+
+
 def render_report(s: BenchmarkSettings, results: dict, meta: dict) -> str:
     """The Markdown report of :func:`prtr.benchmarking.run_benchmark`'s
     ``results`` and ``meta``."""
@@ -153,7 +158,7 @@ def render_report(s: BenchmarkSettings, results: dict, meta: dict) -> str:
         f'# PRTR vs heatmap heads: {meta["device_kind"]} benchmark', '',
         f'- Date: {meta["date"]}', f'- Machine: {meta["machine"]}',
         f'- Software: {meta["software"]}; prtr: {meta["prtr"]}',
-        f'- Device: `{s.device}`, AMP: {"on" if s.amp else "off"}, '
+        f'- Device: `{s.device}`, AMP: {amp_name(s.amp)}, '
         f'torch threads: {meta["threads"]}',
         f'- Load average (1 min) at start / end: {meta["load_start"]} / '
         f'{meta["load_end"]}', f'- Command: `{meta["command"]}`',

@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from .config import DEFAULT_PAIRS, label_of, load_config
 from .machine import (device_kind, machine_description, prtr_description,
@@ -26,7 +26,7 @@ class BenchmarkSettings:
         default_factory=lambda: list(DEFAULT_PAIRS))
     root: str = '.'
     device: str = 'cpu'
-    amp: bool = False
+    amp: Union[bool, str] = False  # off, or the autocast dtype
     batch_sizes: List[int] = field(default_factory=lambda: [1, 32])
     train_batch: int = 4
     repeats: int = 10
