@@ -4,7 +4,10 @@
 # 2+2 deformable layers of width 128 (4 heads, 4 points), 20 queries, box
 # refinement. Crops, keypoint transformer, data and schedule are the small
 # DETR cascade's.
-_base_ = ['./prtr-cascade_res18-tiny_1xb4-300e_coco-mini-192x192.py']
+_base_ = [
+    './prtr-cascade_res18-tiny_1xb4-300e_coco-mini-192x192.py',
+    './_base_/deformable_detr_person_bbox_head.py'
+]
 
 msda = dict(
     embed_dims=128, num_heads=4, num_levels=3, num_points=4, batch_first=True)
@@ -35,7 +38,9 @@ model = dict(
                 ffn_cfg=ffn),
             post_norm_cfg=None,
             return_intermediate=True),
-        positional_encoding=dict(num_feats=64, normalize=True, offset=-0.5)))
+        positional_encoding=dict(num_feats=64, normalize=True, offset=-0.5),
+        norm_cfg=dict(type='GN', num_groups=32),
+        bbox_head=_base_.deformable_detr_person_bbox_head))
 optim_wrapper = dict(
     paramwise_cfg=dict(
         custom_keys={

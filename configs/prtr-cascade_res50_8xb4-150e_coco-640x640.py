@@ -6,7 +6,7 @@
 # 1e-4, backbone lr x0.1, gradient clip 0.1 (DETR and PRTR), 150 epochs with
 # lr x0.1 at epoch 100 (DETR's short schedule).
 #   tools/dist_train.sh configs/prtr-cascade_res50_8xb4-150e_coco-640x640.py 8
-_base_ = ['mmpose::_base_/default_runtime.py']
+_base_ = ['mmpose::_base_/default_runtime.py', './_base_/prtr_head.py']
 
 custom_imports = dict(imports=['prtr'], allow_failed_imports=False)
 default_scope = 'mmpose'
@@ -54,6 +54,10 @@ model = dict(
         type='DETRPersonHead',
         in_channels=2048,
         num_queries=100,
+        embed_dims=256,
+        # DETR's transformer and sine encoding: _base_/prtr_head.py
+        transformer=_base_.detr_transformer,
+        positional_encoding=_base_.detr_positional_encoding,
         bbox_head=dict(
             type='mmdet.DETRHead',
             loss_cls=dict(
@@ -85,13 +89,15 @@ model = dict(
         expand=1.25,
         in_levels=(0, 1),
         detach_boxes=False),
-    # stage 2: PRTR's keypoint transformer on each crop (same defaults as
-    # the two-stage head: 100 queries, 6+6 layers, CE + 5 x L1)
+    # stage 2: PRTR's keypoint transformer on each crop, the two-stage head
+    # of _base_/prtr_head.py (100 queries, 6+6 layers, CE + 5 x L1, its
+    # matching); its sine encoding has embed_dims // 4 features per axis
+    # plus learned row and column embeddings of the crop
     head=dict(
+        _base_.prtr_head,
         type='CascadeKeypointHead',
         in_channels=1024 + 2048,
-        num_keypoints=17,
-        num_queries=100),
+        positional_encoding=dict(temperature=10000, normalize=True)),
     # choice: crops of the predicted boxes of the matched queries (end to
     # end); 'gt' crops their ground-truth boxes instead
     train_cfg=dict(crop_boxes='pred', max_kpt_persons=None),

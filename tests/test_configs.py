@@ -194,3 +194,34 @@ def test_model_keys_set_by_cfg_options(config):
     assert head.assigner.match_costs[1].weight == 4.0
     assert len(head.transformer.decoder.layers) == 2
     assert head.positional_encoding.temperature == 20
+
+
+@pytest.mark.parametrize('config', [
+    'configs/prtr-cascade_res18-tiny_1xb4-300e_coco-mini-192x192.py',
+    'configs/prtr-cascade-deformable_res18-tiny_1xb4-300e_coco-mini-192x192.py'
+])
+def test_cascade_keys_set_by_cfg_options(config):
+    """Both stages of the cascade are in its configs: the keypoint stage's
+    losses, assigner and transformer, and the person stage's box losses and
+    match costs, changed with ``--cfg-options``, reach the built model."""
+    from prtr.utils import check_cfg_options
+    options = {
+        'model.head.loss_cls.loss_weight': 2.0,
+        'model.head.eos_coef': 0.2,
+        'model.head.assigner.match_costs.1.weight': 4.0,
+        'model.head.transformer.decoder.num_layers': 1,
+        'model.person_head.bbox_head.loss_iou.loss_weight': 3.0,
+        'model.person_head.bbox_head.train_cfg.assigner.match_costs.2.weight':
+        6.0,
+    }
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    check_cfg_options(cfg, options)
+    cfg.merge_from_dict(options)
+    model = MODELS.build(_no_pretrained(cfg.model.to_dict()))
+    head, boxes = model.head, model.person_head.bbox_head
+    assert head.loss_cls.loss_weight == 2.0
+    assert head.class_weight[-1].item() == pytest.approx(0.2)
+    assert head.assigner.match_costs[1].weight == 4.0
+    assert len(head.transformer.decoder.layers) == 1
+    assert boxes.loss_iou.loss_weight == 3.0
+    assert boxes.assigner.match_costs[2].weight == 6.0

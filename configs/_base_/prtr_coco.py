@@ -1,6 +1,6 @@
 # PRTR two-stage, common COCO settings (official recipe of the ResNet models:
 # AdamW 1e-4, wd 1e-4, backbone lr 1e-5, clip 0.1, x0.5 at 120/140 of 200).
-_base_ = ['mmpose::_base_/default_runtime.py']
+_base_ = ['mmpose::_base_/default_runtime.py', './prtr_head.py']
 
 custom_imports = dict(imports=['prtr'], allow_failed_imports=False)
 default_scope = 'mmpose'
@@ -32,13 +32,6 @@ auto_scale_lr = dict(base_batch_size=128)
 codec = dict(type='PRTRLabel', input_size=(288, 384))
 
 # model settings
-detr_attn = dict(embed_dims=256, num_heads=8, dropout=0.0, batch_first=True)
-detr_ffn = dict(
-    embed_dims=256,
-    feedforward_channels=2048,
-    num_fcs=2,
-    ffn_drop=0.0,
-    act_cfg=dict(type='ReLU', inplace=True))
 model = dict(
     type='TopdownPoseEstimator',
     # The official ResNet configs feed BGR images to an RGB-normalised
@@ -57,43 +50,8 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=False),
         norm_eval=True,
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
-    head=dict(
-        type='PRTRHead',
-        in_channels=2048,
-        num_keypoints=17,
-        num_queries=100,
-        embed_dims=256,
-        # DETR's transformer as PRTR configures it: post-norm, ReLU, no
-        # dropout, no final encoder norm, a LayerNorm on every decoder output
-        transformer=dict(
-            encoder=dict(
-                num_layers=6,
-                layer_cfg=dict(self_attn_cfg=detr_attn, ffn_cfg=detr_ffn)),
-            decoder=dict(
-                num_layers=6,
-                layer_cfg=dict(
-                    self_attn_cfg=detr_attn,
-                    cross_attn_cfg=detr_attn,
-                    ffn_cfg=detr_ffn),
-                return_intermediate=True)),
-        # DETR's sine encoding: 128 features per axis, normalised, 2*pi
-        positional_encoding=dict(
-            num_feats=128, temperature=10000, normalize=True),
-        # class weight of "no keypoint" (the last class)
-        eos_coef=0.1,
-        loss_cls=dict(
-            type='mmdet.CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-        loss_kpt=dict(type='mmdet.L1Loss', loss_weight=5.0),
-        # Hungarian matching per decoder layer: 1 * -p(joint) + 5 * L1
-        assigner=dict(
-            type='KeypointHungarianAssigner',
-            match_costs=[
-                dict(type='KeypointClassCost', weight=1.0),
-                dict(type='KeypointL1Cost', weight=5.0)
-            ],
-            visible_only=False,
-            solver='auto'),
-        decoder=codec),
+    # the keypoint transformer, its losses and matching: _base_/prtr_head.py
+    head=dict(_base_.prtr_head, decoder=codec),
     test_cfg=dict(flip_test=True, shift_coords=False))
 
 # base dataset settings
