@@ -69,7 +69,11 @@ else
   cp "$CONSTRAINTS" "$PINS"
 fi
 PIP=("$PY" -m pip install --disable-pip-version-check -c "$PINS")
-[ -n "$OFFLINE" ] && PIP+=(--no-index --find-links "$OFFLINE")
+if [ -n "$OFFLINE" ]; then
+  PIP+=(--no-index --find-links "$OFFLINE")
+  # also for the pip that setuptools' `develop` starts for the editable install
+  export PIP_NO_INDEX=1 PIP_FIND_LINKS="$OFFLINE"
+fi
 
 # CUDA ops when torch sees a GPU or FORCE_CUDA=1 (FORCE_CUDA=0 forces CPU ops).
 cuda_build() {

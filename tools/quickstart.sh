@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# README command 1: install (if needed), train the small PRTR config on the
-# bundled COCO sample on CPU, evaluate COCO keypoint AP with mmpose's
-# CocoMetric, and draw the predictions on a sample image.
+# README command 1: install (if needed), train the quick-start PRTR recipe
+# (a small deformable PRTR, 30 epochs, seed 0; docs/quickstart_recipe.md) on
+# the bundled COCO sample on CPU, evaluate COCO keypoint AP with mmpose's
+# CocoMetric on the same images, and draw the predictions on a sample image.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,7 +11,7 @@ VENV="${PRTR_VENV:-$ROOT/.venv}"
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 
-CONFIG=configs/prtr_res18-tiny_1xb8-150e_coco-mini-128x96.py
+CONFIG=configs/prtr_deform-res18-tiny_1xb8-30e_coco-mini-128x96.py
 WORK_DIR="${WORK_DIR:-work_dirs/quickstart}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 
