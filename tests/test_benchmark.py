@@ -149,3 +149,23 @@ def test_job_in_fresh_process():
     assert out['flip_test'] == [True]  # as the small config says
     with pytest.raises(RuntimeError, match='benchmark worker failed'):
         run_job_in_subprocess(dict(job, configs=['no_such_config.py']))
+
+
+def test_amp_option_names_the_dtype(monkeypatch):
+    """``--amp`` alone is float16, ``--amp bfloat16`` names the dtype, and
+    both reach the jobs and the report (parsed as on a CUDA machine)."""
+    import torch
+
+    from prtr.benchmarking import BenchmarkSettings, plan_jobs
+    from prtr.benchmarking.report import amp_name
+    bench = load_tool()
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    for argv, dtype in (([], False), (['--amp'], 'float16'),
+                        (['--amp', 'bfloat16'], 'bfloat16')):
+        args = bench.parse_args(['--device', 'cuda'] + argv)
+        assert args.amp == dtype
+        jobs = plan_jobs(BenchmarkSettings(amp=args.amp, device='cuda'))
+        assert {j['amp'] for j in jobs} == {dtype}
+        assert amp_name(args.amp) == (dtype or 'off')
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--device', 'cuda', '--amp', 'int8'])

@@ -197,12 +197,14 @@ def test_wheelhouse_then_offline_install_keeps_the_nodes_torch(fake_root):
                 'xtcocotools==1.14.3', 'mmpose==9.0', 'prtr==0.1'):
         assert pin in listed.split(), (pin, listed)
     assert (venv / '.prtr-stack').exists()
+    assert (venv / '.prtr-kept-torch').read_text().strip() == '2.0.0'
     # A second run sees a complete environment.
     again = run(
         ['bash',
          str(root / 'tools' / 'install.sh'), '--offline',
          str(house)], dict(env_off, PRTR_VENV=str(venv)))
     assert 'pinned stack already installed' in again
+    assert "keeping the environment's torch 2.0.0" in again
 
 
 @pytest.mark.parametrize('args, message', [

@@ -15,7 +15,9 @@
 # openmim), minus torch and what only torch needs (the node has them);
 # a wheel built here for a package with no wheel for that Python
 # (xtcocotools on 3.12); and mmcv's sdist, which install.sh --offline
-# compiles on the node (CUDA ops there).
+# compiles on the node (CUDA ops there). Wheels are for this machine's
+# platform (e.g. x86_64 glibc): run it on the node's architecture. The
+# node's torch must be a PyPI release (its torchvision comes from PyPI).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 die() { echo "make_wheelhouse.sh: error: $*" >&2; exit 1; }
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --python) [ $# -ge 2 ] || die "--python needs a version or an interpreter"; PYV="$2"; shift 2 ;;
     --torch) [ $# -ge 2 ] || die "--torch needs a version"; TORCH="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$1' (see --help)" ;;
     *) [ -z "$DIR" ] || die "one DIR only"; DIR="$1"; shift ;;
   esac

@@ -206,8 +206,12 @@ def make_step(cfg: Config,
         from mmengine.optim import build_optim_wrapper
         optim_cfg = cfg.optim_wrapper.to_dict()
         if amp:
+            # as tools/train.py --amp: bfloat16 needs no loss scaling
             optim_cfg.update(
-                type='AmpOptimWrapper', loss_scale='dynamic', dtype=dtype)
+                type='AmpOptimWrapper',
+                dtype=dtype,
+                loss_scale='dynamic' if dtype == 'float16' else dict(
+                    enabled=False))
         optim_wrapper = build_optim_wrapper(model, optim_cfg)
         model.train()
         return lambda: model.train_step(data, optim_wrapper)
