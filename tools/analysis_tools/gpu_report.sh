@@ -10,9 +10,12 @@
 # 2. benchmark.py --cascade: the DETR cascade vs detector + two-stage PRTR;
 # 3. benchmark_prtr_ops.py --compile: matching with both solvers vs the
 #    official code, the head's step, host syncs in the loss path (GPU);
-# 4. a 20-iteration tools/dist_train.sh CONFIG 1 of the R-50 and the
-#    deformable R-50 configs on the bundled sample (on a GPU this runs mmcv's
-#    CUDA deformable-attention kernel).
+# 4. a short tools/dist_train.sh CONFIG 1 (5 epochs of the bundled sample's
+#    139 persons, batch 32: 25 iterations) of the R-50 and the deformable
+#    R-50 configs (on a GPU this runs mmcv's CUDA deformable attention).
+#
+# Each step is cut at STEP_TIMEOUT seconds (default 300) and the report is
+# rewritten after every step.
 #
 # --device cpu runs the steps at toy sizes (input 96x128, batch 2, 2
 # iterations, no HRNet, no AMP): it checks the command end to end, its
@@ -28,7 +31,7 @@ DEVICE=cuda
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) [ $# -ge 2 ] || die "--device needs cuda or cpu"; DEVICE="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$1' (see --help)" ;;
     *) [ -z "$OUT" ] || die "one OUT_DIR only"; OUT="$1"; shift ;;
   esac
@@ -62,59 +65,9 @@ else
   ITERS=2 BATCH=2
 fi
 
-declare -A STATUS
-step() {  # step NAME COMMAND...: run, log to OUT/NAME.log, record the status
-  local name="$1"; shift
-  echo "== $name: $*" >&2
-  local t0=$SECONDS
-  "$@" >"$OUT/$name.log" 2>&1
-  local rc=$?
-  STATUS[$name]="$rc $((SECONDS - t0))"
-  [ $rc -eq 0 ] || echo "   failed (exit $rc), see $OUT/$name.log" >&2
-}
-
-python -c 'import torch, mmcv
-from mmcv.ops import get_compiling_cuda_version as v
-print("torch", torch.__version__, "CUDA", torch.version.cuda, "| mmcv", mmcv.__version__, "ops built with CUDA:", v())
-for i in range(torch.cuda.device_count()): print("device", i, torch.cuda.get_device_name(i), "capability %d.%d" % torch.cuda.get_device_capability(i))' \
-  >"$OUT/environment.txt" 2>&1
-command -v nvidia-smi >/dev/null && nvidia-smi >>"$OUT/environment.txt" 2>&1
-
-B=tools/analysis_tools/benchmark.py
-step bench_fp32 python $B "${BENCH[@]}" "${PAIRS[@]}" --no-progress --out "$OUT/bench_fp32.md" --json "$OUT/bench_fp32.json"
-if [ "$DEVICE" = cuda ]; then
-  step bench_amp_fp16 python $B "${BENCH[@]}" "${PAIRS[@]}" --amp float16 --no-progress --out "$OUT/bench_amp_fp16.md" --json "$OUT/bench_amp_fp16.json"
-  step bench_amp_bf16 python $B "${BENCH[@]}" "${PAIRS[@]}" --amp bfloat16 --no-progress --out "$OUT/bench_amp_bf16.md" --json "$OUT/bench_amp_bf16.json"
-  step bench_cascade python $B --device cuda --cascade $C/prtr-cascade_res50_8xb4-150e_coco-640x640.py --no-progress --out "$OUT/bench_cascade.md" --json "$OUT/bench_cascade.json"
-else
-  step bench_cascade python $B --device cpu --cascade $C/prtr-cascade_res18-tiny_1xb4-300e_coco-mini-192x192.py \
-    --topdown $C/prtr_res18-tiny_1xb8-150e_coco-mini-128x96.py --image-size 192 192 --persons 1 \
-    --repeats 2 --min-repeats 1 --warmup 0 --no-progress --out "$OUT/bench_cascade.md" --json "$OUT/bench_cascade.json"
-fi
-step prtr_ops python tools/analysis_tools/benchmark_prtr_ops.py "${OPS[@]}"
-
-# Training through the tools on the bundled sample: no COCO, no pretrained
-# weights on a lent machine. ITERS iterations of BATCH persons.
-SAMPLE=data/coco_persons_mini/
-# (139 persons: ceil(ITERS * BATCH / 139) epochs; on the CPU the first
-# ITERS * BATCH persons, one epoch)
-epochs=$(( (ITERS * BATCH + 138) / 139 ))
-subset=()
-[ "$DEVICE" = cpu ] && subset=(train_dataloader.dataset.indices=$((ITERS * BATCH)))
-for pair in "train_res50 $R50" "train_deform_res50 $DEF"; do
-  set -- $pair
-  step "$1" env PORT="${PORT:-29512}" \
-    bash tools/dist_train.sh "$2" 1 --work-dir "$OUT/work_$1" --cfg-options \
-    train_dataloader.dataset.data_root=$SAMPLE \
-    train_dataloader.dataset.ann_file=annotations/person_keypoints_train2017.json \
-    train_dataloader.dataset.data_prefix.img=train2017/ \
-    train_dataloader.batch_size=$BATCH train_dataloader.num_workers=2 \
-    train_cfg.max_epochs=$epochs train_cfg.val_interval=1000 \
-    model.backbone.init_cfg=None default_hooks.checkpoint.interval=1000 "${subset[@]}"
-done
-
-# One report: the steps' status, then each Markdown section; one JSON.
-python - "$OUT" "$DEVICE" "${!STATUS[@]}" -- "${STATUS[@]}" <<'PY'
+# The report: the steps' status, then each Markdown section; one JSON.
+report() {
+python - "$OUT" "$DEVICE" "${NAMES[@]}" -- "${CODES[@]}" <<'PY'
 import json, os, sys
 out, device = sys.argv[1], sys.argv[2]
 rest = sys.argv[3:]
@@ -142,8 +95,65 @@ for n in names:
         report[n] = json.load(open(js))
 open(os.path.join(out, 'report.md'), 'w').write('\n'.join(lines) + '\n')
 json.dump(report, open(os.path.join(out, 'report.json'), 'w'), indent=1)
-print(f'report: {out}/report.md, {out}/report.json')
 PY
-for n in "${!STATUS[@]}"; do
-  [ "${STATUS[$n]%% *}" = 0 ] || exit 1
+}
+
+# Each step: its output in OUT/NAME.log, a time limit (STEP_TIMEOUT seconds,
+# default 300: the lent GPU's window is short), and the report rewritten
+# after it, so a report exists whatever stops the command.
+NAMES=() CODES=()
+step() {  # step NAME COMMAND...
+  local name="$1"; shift
+  echo "== $name: $*" >&2
+  local t0=$SECONDS
+  timeout "${STEP_TIMEOUT:-300}" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  NAMES+=("$name") CODES+=("$rc $((SECONDS - t0))")
+  [ $rc -eq 0 ] || echo "   failed (exit $rc$([ $rc = 124 ] && echo ': time limit')), see $OUT/$name.log" >&2
+  report
+}
+
+python -c 'import torch, mmcv
+from mmcv.ops import get_compiling_cuda_version as v
+print("torch", torch.__version__, "CUDA", torch.version.cuda, "| mmcv", mmcv.__version__, "ops built with CUDA:", v())
+for i in range(torch.cuda.device_count()): print("device", i, torch.cuda.get_device_name(i), "capability %d.%d" % torch.cuda.get_device_capability(i))' \
+  >"$OUT/environment.txt" 2>&1
+command -v nvidia-smi >/dev/null && nvidia-smi >>"$OUT/environment.txt" 2>&1
+
+B=tools/analysis_tools/benchmark.py
+step bench_fp32 python $B "${BENCH[@]}" "${PAIRS[@]}" --no-progress --out "$OUT/bench_fp32.md" --json "$OUT/bench_fp32.json"
+if [ "$DEVICE" = cuda ]; then
+  step bench_amp_fp16 python $B "${BENCH[@]}" "${PAIRS[@]}" --amp float16 --no-progress --out "$OUT/bench_amp_fp16.md" --json "$OUT/bench_amp_fp16.json"
+  step bench_amp_bf16 python $B "${BENCH[@]}" "${PAIRS[@]}" --amp bfloat16 --no-progress --out "$OUT/bench_amp_bf16.md" --json "$OUT/bench_amp_bf16.json"
+  step bench_cascade python $B --device cuda --cascade $C/prtr-cascade_res50_8xb4-150e_coco-640x640.py --no-progress --out "$OUT/bench_cascade.md" --json "$OUT/bench_cascade.json"
+else
+  step bench_cascade python $B --device cpu --cascade $C/prtr-cascade_res50_8xb4-150e_coco-640x640.py \
+    --image-size 192 192 --persons 1 --repeats 2 --min-repeats 1 --warmup 0 \
+    --no-progress --out "$OUT/bench_cascade.md" --json "$OUT/bench_cascade.json"
+fi
+step prtr_ops python tools/analysis_tools/benchmark_prtr_ops.py "${OPS[@]}"
+
+# Training through the tools on the bundled sample: no COCO, no pretrained
+# weights on a lent machine. ITERS iterations of BATCH persons.
+SAMPLE=data/coco_persons_mini/
+# (139 persons: ceil(ITERS * BATCH / 139) epochs; on the CPU the first
+# ITERS * BATCH persons, one epoch)
+epochs=$(( (ITERS * BATCH + 138) / 139 ))
+subset=()
+[ "$DEVICE" = cpu ] && subset=(train_dataloader.dataset.indices=$((ITERS * BATCH)))
+for pair in "train_res50 $R50" "train_deform_res50 $DEF"; do
+  set -- $pair
+  step "$1" env PORT="${PORT:-29512}" \
+    bash tools/dist_train.sh "$2" 1 --work-dir "$OUT/work_$1" --no-validate --cfg-options \
+    train_dataloader.dataset.data_root=$SAMPLE \
+    train_dataloader.dataset.ann_file=annotations/person_keypoints_train2017.json \
+    train_dataloader.dataset.data_prefix.img=train2017/ \
+    train_dataloader.batch_size=$BATCH train_dataloader.num_workers=2 \
+    train_cfg.max_epochs=$epochs model.backbone.init_cfg=None \
+    default_hooks.checkpoint.interval=1000 ${subset[@]+"${subset[@]}"}
+done
+
+echo "report: $OUT/report.md, $OUT/report.json" >&2
+for c in "${CODES[@]}"; do
+  [ "${c%% *}" = 0 ] || exit 1
 done
