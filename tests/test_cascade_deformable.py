@@ -99,7 +99,9 @@ def test_coco_config_inherits_everything_but_the_person_stage():
         osp.join(CONFIGS,
                  'prtr-cascade-deformable_res50_8xb4-50e_coco-640x640.py'))
     assert cfg.model.person_head.type == 'DeformableDETRPersonHead'
-    assert 'bbox_head' not in cfg.model.person_head  # DETR's one dropped
+    # DETR's head dropped, mmdet's Deformable DETR head written in full
+    assert cfg.model.person_head.bbox_head.type == 'mmdet.DeformableDETRHead'
+    assert cfg.model.person_head.bbox_head.loss_cls.type == 'mmdet.FocalLoss'
     assert cfg.model.head == detr.model.head
     assert cfg.train_pipeline == detr.train_pipeline
     assert cfg.val_evaluator == detr.val_evaluator
