@@ -10,9 +10,20 @@ DATA_ROOT = osp.join(ROOT, 'data', 'coco_persons_mini')
 PYTHON = sys.executable
 
 
+def _longest_first(item) -> tuple:
+    slow = item.get_closest_marker('slow') is not None
+    learning = item.module.__name__ == 'test_real_data'
+    return not slow, not learning
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``benchmark`` (long learning runs with recorded
-    figures) run only when ``-m`` names them."""
+    figures) run only when ``-m`` names them. The longest go first (the
+    real-data learning checks, then the other ``slow`` ones), so that
+    pytest-xdist's workers (``--dist load --maxschedchunk 1``: one test at
+    a time) share the long runs rather than one of them ending the suite
+    alone."""
+    items.sort(key=_longest_first)
     if 'benchmark' in (config.getoption('markexpr') or ''):
         return
     kept = [i for i in items if i.get_closest_marker('benchmark') is None]
@@ -49,9 +60,10 @@ def trained(tmp_path_factory):
 
     from _cli import QUICK, run
     work_dir = str(tmp_path_factory.mktemp('train'))
+    # seeded: each pytest-xdist worker trains the same checkpoint
     proc = run([
         PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir,
-        '--cfg-options', *QUICK
+        '--cfg-options', *QUICK, 'randomness.seed=0'
     ])
     assert proc.returncode == 0, proc.stderr[-5000:]
     ckpt = osp.join(work_dir, 'epoch_1.pth')

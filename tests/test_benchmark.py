@@ -77,6 +77,7 @@ def test_plan_jobs():
                if j['phase'] != 'ap')
 
 
+@pytest.mark.slow
 def test_benchmark_tiny_run(tmp_path, capsys):
     from prtr.benchmarking import run_worker
     out = tmp_path / 'bench.md'
@@ -128,6 +129,7 @@ def test_benchmark_tiny_run(tmp_path, capsys):
     assert 'steps alternating' in report
 
 
+@pytest.mark.slow
 def test_job_in_fresh_process():
     """The tool's default: a job in ``python -m prtr.benchmarking.worker``."""
     from prtr.benchmarking import run_job_in_subprocess

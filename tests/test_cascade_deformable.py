@@ -119,6 +119,7 @@ def test_coco_config_inherits_everything_but_the_person_stage():
     assert cls.shape == (6, 1, 300, 1) and kpts.shape == (6, 1, 20, 100, 2)
 
 
+@pytest.mark.slow
 def test_small_config_trains_with_the_tools(tmp_path):
     from _cli import run
     from conftest import PYTHON

@@ -34,6 +34,7 @@ def cascade_ckpt(tmp_path_factory):
     return ckpt
 
 
+@pytest.mark.slow
 def test_test_tool_reports_keypoint_and_box_ap(cascade_ckpt, tmp_path):
     out = tmp_path / 'metrics.json'
     proc = run([
@@ -49,6 +50,7 @@ def test_test_tool_reports_keypoint_and_box_ap(cascade_ckpt, tmp_path):
     assert 0 <= metrics['person/bbox_mAP'] <= 1
 
 
+@pytest.mark.slow
 def test_dist_train_two_cpu_processes(tmp_path):
     proc = run([
         'bash', 'tools/dist_train.sh', CASCADE_CONFIG, '2', '--work-dir',
@@ -101,6 +103,7 @@ def test_tensor_mode_outputs(cascade_ckpt):
     assert kpts.shape == (2, 2, 20, 20, 2)
 
 
+@pytest.mark.slow
 def test_onnx_export_and_demo_on_onnxruntime(cascade_ckpt, tmp_path):
     """The cascade exported by tools/deployment/pytorch2onnx.py and run by
     tools/demo.py --backend onnxruntime: the persons, boxes and keypoints of

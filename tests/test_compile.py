@@ -1,11 +1,13 @@
 """mmengine's `compile` option (torch.compile of train_step) trains a PRTR
 config: graph breaks where PRTR leaves the device, no errors."""
+import pytest
 import torch
 from conftest import TINY_CONFIG
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 
+@pytest.mark.slow
 def test_compile_option_trains(tmp_path):
     torch._dynamo.reset()
     cfg = Config.fromfile(TINY_CONFIG)

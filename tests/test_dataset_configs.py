@@ -6,6 +6,7 @@ import json
 import math
 import os.path as osp
 
+import pytest
 from _cli import run
 from conftest import DATA_ROOT, PYTHON, ROOT
 
@@ -66,6 +67,7 @@ def train_one_step(cfg_text, tmp_path):
     return losses
 
 
+@pytest.mark.slow
 def test_crowdpose_config_trains_a_step(tmp_path):
     ann = convert(tmp_path / 'crowdpose.json', CROWDPOSE_FROM_COCO, [
         'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow',
@@ -84,6 +86,7 @@ def test_crowdpose_config_trains_a_step(tmp_path):
         "test_evaluator = val_evaluator\n", tmp_path)
 
 
+@pytest.mark.slow
 def test_coco_aic_combined_config_trains_a_step(tmp_path):
     """COCO's 17 joints and AIC's 14 (mapped onto COCO's by
     KeypointConverter) in one CombinedDataset: accepted by the tool's

@@ -186,6 +186,7 @@ def test_inferencer_on_video(trained, det_config, det_checkpoint, video,
         assert drawn_at_keypoints(before, after, people) > 0.9
 
 
+@pytest.mark.slow
 def test_mmpose_demo_script_on_video(trained, det_config, det_checkpoint,
                                      video, tmp_path):
     _, ckpt = trained
@@ -209,6 +210,7 @@ def test_mmpose_demo_script_on_video(trained, det_config, det_checkpoint,
         assert drawn_at_keypoints(before, after, pred['instances']) > 0.9
 
 
+@pytest.mark.slow
 def test_demo_tool_on_folder(trained, det_config, det_checkpoint, tmp_path):
     """tools/demo.py on a folder of two images, with the detector."""
     _, ckpt = trained

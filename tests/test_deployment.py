@@ -180,6 +180,7 @@ def coco_predictions(config, checkpoint, work_dir, onnx_file=None):
     return metrics, preds
 
 
+@pytest.mark.slow
 def test_export_cli_and_same_coco_evaluation(trained, tmp_path):
     """tools/deployment/pytorch2onnx.py on the session's trained small
     model, then mmpose's CocoMetric on the bundled sample by PyTorch and by
@@ -204,6 +205,7 @@ def test_export_cli_and_same_coco_evaluation(trained, tmp_path):
         assert got[key] == pytest.approx(want[key], abs=1e-6), key
 
 
+@pytest.mark.slow
 def test_export_cli_bad_inputs(trained, tmp_path):
     """An existing output is kept, a low opset and a wrong checkpoint
     are one line each."""
@@ -221,6 +223,7 @@ def test_export_cli_bad_inputs(trained, tmp_path):
     assert not (tmp_path / 'x.onnx').exists()
 
 
+@pytest.mark.slow
 def test_demo_onnxruntime_backend(trained, tmp_path):
     """tools/demo.py --backend onnxruntime draws the same people as the
     PyTorch backend; a corrupt or foreign .onnx is one line naming it."""

@@ -192,6 +192,7 @@ def test_lean_forward_dispatches_fewer_operators():
     assert after['aten::_softmax'] == 0 and before['aten::_softmax'] > 0
 
 
+@pytest.mark.slow
 def test_benchmark_prtr_ops_reports_every_row():
     """benchmark_prtr_ops.py, quick settings: every measurement is
     printed, the step before the lean forward beside ours."""

@@ -134,6 +134,7 @@ def load_keypoints(dump):
         [np.asarray(s['pred_instances']['keypoints']) for s in samples])
 
 
+@pytest.mark.slow
 def test_mim_test_prtr_and_mmpose_agree(site, mim_trained, tmp_path):
     """`mim test prtr` (installed tools/test.py) and `mim test mmpose`
     (mmpose's, prtr loaded by custom_imports) evaluate the checkpoint the

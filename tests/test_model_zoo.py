@@ -92,6 +92,7 @@ def test_mmposeinferencer_runs_a_zoo_model(r50_weights, monkeypatch):
     assert len(person['keypoints']) == 17
 
 
+@pytest.mark.slow
 def test_demo_takes_a_zoo_name(r50_weights, tmp_path):
     cwd, weights = r50_weights
     proc = run([

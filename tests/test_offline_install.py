@@ -155,6 +155,7 @@ def run(cmd, env, **kw):
     return out
 
 
+@pytest.mark.slow
 def test_wheelhouse_then_offline_install_keeps_the_nodes_torch(fake_root):
     root, index, env = fake_root
     house = root.parent / 'house'

@@ -2,9 +2,10 @@
 the bundled COCO sample and evaluated on those images lower their losses
 and raise COCO AP (mmpose CocoMetric) above the value of their initial
 weights: the two-stage config on the first 16 images, the cascade and the
-deformable cascade on the first 8 (with 2 threads: about 100 s, 260-270 s
-and ~300 s); the trained models give the same COCO metrics on
-onnxruntime. The deformable cascade on all 55 images (1,100-1,130 s on the
+deformable cascade on the first 4; the trained models give the same COCO
+metrics on onnxruntime. One thread each (the README's test command runs
+one pytest worker per core), so the figures do not depend on the machine's
+core count. The deformable cascade on all 55 images (1,100-1,130 s on the
 2026-11-29 machines) is a benchmark, run by ``-m benchmark`` only.
 Figures: docs/benchmarks.md."""
 import json
@@ -17,9 +18,10 @@ from conftest import ROOT, TINY_CONFIG
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-# 2 threads on the 2-core CI machine; PRTR_TEST_THREADS=1 when another job
-# shares the cores (two threads then wait on each other)
-THREADS = int(os.environ.get('PRTR_TEST_THREADS', 2))
+# one thread: pytest-xdist runs another worker on the other core, and two
+# threads per test would wait on each other; the learned figures depend on
+# the thread count (the order of sums), so it is fixed
+THREADS = int(os.environ.get('PRTR_TEST_THREADS', 1))
 
 
 def glob_one(pattern):
@@ -134,18 +136,19 @@ CASCADE_CONFIG = osp.join(
 
 @pytest.mark.slow
 def test_cascade_learns_on_bundled_coco(tmp_path):
-    """The end-to-end cascade, trained from scratch for 450 epochs (900
-    iterations of 4 images) on the first 8 images of the bundled sample and
+    """The end-to-end cascade, trained from scratch for 450 epochs (450
+    iterations of 4 images) on the first 4 images of the bundled sample and
     evaluated on them with its own person boxes: both stages' losses fall,
     person-box AP and keypoint AP rise above their start."""
     torch.set_num_threads(THREADS)
     cfg = Config.fromfile(CASCADE_CONFIG)
-    # keypoint AP on these 8 images, seed 0, 2 threads: 0.047 after 300
-    # epochs, 0.129 after 450 (the keypoint stage learns once the boxes are
-    # good); 1 thread sums in another order: 0.209 after 450
+    # seed 0, 1 thread (2026-12-02): person box mAP 0 -> 0.298 (mAP50
+    # 0.627), keypoint AP 0 -> 0.344 (AP50 0.507), 120-175 s; after 250
+    # epochs box mAP was only 0.089 (the keypoint stage learns once the
+    # boxes are good). 2 threads sum in another order: 0.226 / 0.344
     cfg.train_cfg.max_epochs = 450
     cfg.param_scheduler[0].update(end=450, milestones=[420])
-    start, end, runner = _on_first_images(cfg, tmp_path, num_images=8)
+    start, end, runner = _on_first_images(cfg, tmp_path, num_images=4)
     person = _epoch_means(cfg.work_dir, 'person.')
     kpt = _epoch_means(cfg.work_dir, 'kpt.')
     print(f'\ncascade on bundled COCO sample: person loss {person[0]:.3f} -> '
@@ -160,13 +163,12 @@ def test_cascade_learns_on_bundled_coco(tmp_path):
           f'{start["coco/AR"]:.4f} -> {end["coco/AR"]:.4f}')
     assert person[1] < 0.7 * person[0]
     assert kpt[1] < 0.7 * kpt[0]
-    # from scratch, two minutes: clear gains (the initial weights score
-    # ~0; about half the smaller of the 1- and 2-thread gains,
-    # docs/benchmarks.md)
-    assert end['person/bbox_mAP'] > start['person/bbox_mAP'] + 0.08
-    assert end['person/bbox_mAP_50'] > start['person/bbox_mAP_50'] + 0.18
-    assert end['coco/AP'] > start['coco/AP'] + 0.06
-    assert end['coco/AP .5'] > start['coco/AP .5'] + 0.15
+    # from scratch, two minutes: clear gains, about half the measured ones
+    # (the initial weights score 0)
+    assert end['person/bbox_mAP'] > start['person/bbox_mAP'] + 0.12
+    assert end['person/bbox_mAP_50'] > start['person/bbox_mAP_50'] + 0.25
+    assert end['coco/AP'] > start['coco/AP'] + 0.15
+    assert end['coco/AP .5'] > start['coco/AP .5'] + 0.25
     _onnxruntime_gives_same_metrics(runner, end, (1, 3, 192, 192), tmp_path)
 
 
@@ -178,17 +180,18 @@ DEFORMABLE_55_CONFIG = osp.join(
 @pytest.mark.slow
 def test_deformable_cascade_learns_on_bundled_coco(tmp_path):
     """The cascade with its Deformable-DETR person stage, trained from
-    scratch for 300 epochs (600 iterations of 4 images) on the first 8
+    scratch for 150 epochs (150 iterations of 4 images) on the first 4
     images of the bundled sample and evaluated on them with its own person
-    boxes (2026-12-01, seed 0, 2 threads: person box mAP 0 -> 0.721,
-    keypoint AP 0 -> 0.940, in 819 s with the 2 cores shared, ~5 min
-    alone); then the same metrics on onnxruntime."""
+    boxes (2026-12-02, seed 0, 1 thread: person box mAP 0 -> 0.433, mAP50
+    0.804, keypoint AP 0 -> 0.748, AP50 1.0, AR 0.788; 300 epochs gave box
+    mAP 0.772 and keypoint AP 0.956); then the same metrics on
+    onnxruntime."""
     torch.set_num_threads(THREADS)
     cfg = Config.fromfile(DEFORMABLE_55_CONFIG)
-    cfg.train_cfg.max_epochs = 300
-    cfg.param_scheduler[0].update(end=300, milestones=[279])
-    start, end, runner = _on_first_images(cfg, tmp_path, num_images=8)
-    print(f'\ndeformable cascade on 8 images: person/bbox_mAP '
+    cfg.train_cfg.max_epochs = 150
+    cfg.param_scheduler[0].update(end=150, milestones=[140])
+    start, end, runner = _on_first_images(cfg, tmp_path, num_images=4)
+    print(f'\ndeformable cascade on 4 images: person/bbox_mAP '
           f'{start["person/bbox_mAP"]:.4f} -> {end["person/bbox_mAP"]:.4f}, '
           f'bbox_mAP_50 {end["person/bbox_mAP_50"]:.4f}; coco/AP '
           f'{start["coco/AP"]:.4f} -> {end["coco/AP"]:.4f}, AP50 '
@@ -196,8 +199,8 @@ def test_deformable_cascade_learns_on_bundled_coco(tmp_path):
           f'{end["coco/AR"]:.4f}')
     assert start['person/bbox_mAP'] < 0.05 and start['coco/AP'] < 0.05
     # about half the measured figures
-    assert end['person/bbox_mAP'] >= 0.35
-    assert end['coco/AP'] >= 0.45
+    assert end['person/bbox_mAP'] >= 0.2
+    assert end['coco/AP'] >= 0.35
     _onnxruntime_gives_same_metrics(runner, end, (1, 3, 192, 192), tmp_path)
 
 
@@ -210,7 +213,7 @@ def test_deformable_cascade_learns_all_55_images(tmp_path):
     >= 0.1 (10 to 19 minutes with 2 threads, by machine: 1,102-1,127 s on
     the 2026-11-29 machines). A benchmark, not part of the test command
     (``pytest tests/test_real_data.py -m benchmark`` runs it)."""
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(2)  # as recorded
     cfg = Config.fromfile(DEFORMABLE_55_CONFIG)
     start, end, _ = _on_first_images(cfg, tmp_path, num_images=55)
     print(f'\ndeformable cascade on all 55 images: person/bbox_mAP '

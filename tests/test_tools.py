@@ -56,6 +56,7 @@ def test_getattr_is_limited_to_history_buffer():
         torch.load(buf, weights_only=True)
 
 
+@pytest.mark.slow
 def test_resume(trained, tmp_path):
     work_dir, ckpt = trained
     proc = run([
@@ -81,6 +82,7 @@ def test_init_model_and_inference(trained):
                        state['head.query_embed.weight'])
 
 
+@pytest.mark.slow
 def test_test_tool_reports_coco_ap(trained, tmp_path):
     _, ckpt = trained
     out = tmp_path / 'metrics.json'
@@ -187,6 +189,7 @@ class RankWeightsHook(Hook):
 '''
 
 
+@pytest.mark.slow
 def test_dist_train_two_cpu_processes(tmp_path):
     (tmp_path / 'rank_weights_hook.py').write_text(RANK_HOOK)
     cfg = tmp_path / 'dist_cfg.py'
@@ -220,6 +223,7 @@ custom_hooks = [
     assert osp.isfile(tmp_path / 'w' / 'epoch_1.pth')
 
 
+@pytest.mark.slow
 def test_mmpose_topdown_demo_with_mmdet_detector(trained, tmp_path):
     """mmpose's own demo/topdown_demo_with_mmdet.py with an mmdet detector
     config and a PRTR config (the detector has random weights: no weights

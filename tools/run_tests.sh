@@ -16,4 +16,8 @@ isort --check-only --diff "${SRC[@]}"
 yapf --diff --recursive "${SRC[@]}"
 
 echo "== tests =="
-python -m pytest tests "$@"
+# one pytest worker per core (pytest-xdist), handed one test at a time,
+# longest first (tests/conftest.py): most tests run a tool in one
+# single-threaded process; PRTR_TEST_WORKERS=0 runs them in this one
+python -m pytest tests -n "${PRTR_TEST_WORKERS:-auto}" --dist load \
+  --maxschedchunk 1 "$@"
