@@ -1,3 +1,4 @@
+import os
 import os.path as osp
 import sys
 
@@ -51,21 +52,39 @@ def _mmpose_scope():
     yield
 
 
+def built_once(tmp_path_factory, name, build):
+    """``build(folder)`` run once for the whole session, also when
+    pytest-xdist runs it in several workers (they share the session's
+    temporary folder; a lock lets one build while the others wait). Returns
+    the folder."""
+    from filelock import FileLock
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        base = base.parent  # the session's folder, above the workers'
+    folder = base / name
+    with FileLock(str(base / f'{name}.lock')):
+        if not (folder / '.built').exists():
+            folder.mkdir(exist_ok=True)
+            build(str(folder))
+            (folder / '.built').touch()
+    return str(folder)
+
+
 @pytest.fixture(scope='session')
 def trained(tmp_path_factory):
     """One short training run of the small config (tools/train.py, one
-    epoch on 32 persons), shared by the tool, demo and mim tests; returns
-    ``(work_dir, checkpoint)``."""
-    import os
-
+    epoch on 32 persons, seeded), shared by the tool, demo and mim tests;
+    returns ``(work_dir, checkpoint)``."""
     from _cli import QUICK, run
-    work_dir = str(tmp_path_factory.mktemp('train'))
-    # seeded: each pytest-xdist worker trains the same checkpoint
-    proc = run([
-        PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir,
-        '--cfg-options', *QUICK, 'randomness.seed=0'
-    ])
-    assert proc.returncode == 0, proc.stderr[-5000:]
+
+    def train(work_dir):
+        proc = run([
+            PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir,
+            '--cfg-options', *QUICK, 'randomness.seed=0'
+        ])
+        assert proc.returncode == 0, proc.stderr[-5000:]
+
+    work_dir = built_once(tmp_path_factory, 'train', train)
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     assert osp.isfile(ckpt), os.listdir(work_dir)
     return work_dir, ckpt

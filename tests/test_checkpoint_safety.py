@@ -311,8 +311,8 @@ def _logged_losses(work_dir: str) -> List[Tuple[int, float]]:
     return [(e['iter'], e['loss']) for e in entries if 'loss' in e]
 
 
-@pytest.mark.parametrize('workers',
-                         [0, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize('workers', [0, 2])
 def test_resume_is_bit_exact(tmp_path, workers):
     """2 epochs straight == 1 epoch + ``--resume`` to 2: weights,
     optimizer state, per-iteration losses and logged losses. 2 workers:

@@ -29,13 +29,13 @@ def mim_path(*parts):
     return osp.join(osp.dirname(mmpose.__file__), '.mim', *parts)
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def det_config():
     return mim_path('demo', 'mmdetection_cfg',
                     'rtmdet_nano_320-8xb32_coco-person.py')
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def det_checkpoint(det_config, tmp_path_factory):
     """A randomly initialised RTMDet-nano, saved as an mmdet checkpoint.
 
@@ -50,7 +50,7 @@ def det_checkpoint(det_config, tmp_path_factory):
     return str(path)
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def video(tmp_path_factory):
     path = str(tmp_path_factory.mktemp('video') / 'persons.mp4')
     proc = run([

@@ -49,7 +49,7 @@ def run(args, pythonpath=None, timeout=600):
     return proc.stdout
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def site(tmp_path_factory):
     """prtr built as an sdist, then a wheel, installed into a plain folder.
 
@@ -100,7 +100,7 @@ def site(tmp_path_factory):
     return target
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def mim_trained(site, tmp_path_factory):
     """`mim train prtr` with the config's bare name: mim finds it among the
     installed package's configs and runs the installed tools/train.py."""

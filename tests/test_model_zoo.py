@@ -56,7 +56,7 @@ def test_unknown_name_suggests_close_ones():
         resolve_model('prtr-hrnet-coco-384')
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def r50_weights(tmp_path_factory):
     """A randomly initialised PRTR R-50, saved where the zoo's weights go
     (``checkpoints/NAME.pth`` under a working directory of its own)."""

@@ -17,7 +17,7 @@ ANN_FILE = osp.join(DATA_ROOT, 'annotations',
 IMG = osp.join(DATA_ROOT, 'train2017', '000000000790.jpg')
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def tool():
     return tool_module('analysis_tools/vis_queries')
 
