@@ -1,5 +1,6 @@
 import os
 import os.path as osp
+import shutil
 import sys
 
 import pytest
@@ -40,6 +41,11 @@ def _register():
 
     import prtr  # noqa: F401
     register_all_modules(init_default_scope=True)
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        # the other workers use the other cores: one thread each, in every
+        # test (a test that sets its own count keeps it for later ones)
+        import torch
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +70,8 @@ def built_once(tmp_path_factory, name, build):
     folder = base / name
     with FileLock(str(base / f'{name}.lock')):
         if not (folder / '.built').exists():
-            folder.mkdir(exist_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)  # after a failed one
+            folder.mkdir()
             build(str(folder))
             (folder / '.built').touch()
     return str(folder)

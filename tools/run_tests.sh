@@ -16,8 +16,6 @@ isort --check-only --diff "${SRC[@]}"
 yapf --diff --recursive "${SRC[@]}"
 
 echo "== tests =="
-# one pytest worker per core (pytest-xdist), handed one test at a time,
-# longest first (tests/conftest.py): most tests run a tool in one
-# single-threaded process; PRTR_TEST_WORKERS=0 runs them in this one
-python -m pytest tests -n "${PRTR_TEST_WORKERS:-auto}" --dist load \
-  --maxschedchunk 1 "$@"
+# pytest-xdist settings in setup.cfg (addopts): one worker per core;
+# PRTR_TEST_WORKERS=N chooses, 0 runs the tests in this process
+python -m pytest tests -n "${PRTR_TEST_WORKERS:-auto}" "$@"
