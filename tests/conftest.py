@@ -77,21 +77,27 @@ def built_once(tmp_path_factory, name, build):
     return str(folder)
 
 
-@pytest.fixture(scope='session')
-def trained(tmp_path_factory):
-    """One short training run of the small config (tools/train.py, one
-    epoch on 32 persons, seeded), shared by the tool, demo and mim tests;
-    returns ``(work_dir, checkpoint)``."""
+def quick_checkpoint(tmp_path_factory, name, config):
+    """``config`` trained for one seeded epoch on 32 persons by
+    tools/train.py, once per session (``built_once``); returns
+    ``(work_dir, checkpoint)``."""
     from _cli import QUICK, run
 
     def train(work_dir):
         proc = run([
-            PYTHON, 'tools/train.py', TINY_CONFIG, '--work-dir', work_dir,
+            PYTHON, 'tools/train.py', config, '--work-dir', work_dir,
             '--cfg-options', *QUICK, 'randomness.seed=0'
         ])
         assert proc.returncode == 0, proc.stderr[-5000:]
 
-    work_dir = built_once(tmp_path_factory, 'train', train)
+    work_dir = built_once(tmp_path_factory, name, train)
     ckpt = osp.join(work_dir, 'epoch_1.pth')
     assert osp.isfile(ckpt), os.listdir(work_dir)
     return work_dir, ckpt
+
+
+@pytest.fixture(scope='session')
+def trained(tmp_path_factory):
+    """The small config's quick checkpoint, shared by the tool, demo and
+    mim tests; returns ``(work_dir, checkpoint)``."""
+    return quick_checkpoint(tmp_path_factory, 'train', TINY_CONFIG)

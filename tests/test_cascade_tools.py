@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from _cli import free_port, run
-from conftest import DATA_ROOT, PYTHON, ROOT, built_once
+from conftest import DATA_ROOT, PYTHON, ROOT, quick_checkpoint
 
 CASCADE_CONFIG = osp.join(
     ROOT, 'configs', 'prtr-cascade_res18-tiny_1xb4-300e_coco-mini-192x192.py')
@@ -23,18 +23,7 @@ IMAGE = osp.join(DATA_ROOT, 'train2017', '000000000790.jpg')
 
 @pytest.fixture(scope='session')
 def cascade_ckpt(tmp_path_factory):
-
-    def train(work_dir):
-        proc = run([
-            PYTHON, 'tools/train.py', CASCADE_CONFIG, '--work-dir', work_dir,
-            '--cfg-options', *QUICK, 'randomness.seed=0'
-        ])
-        assert proc.returncode == 0, proc.stderr[-5000:]
-
-    work_dir = built_once(tmp_path_factory, 'cascade', train)
-    ckpt = osp.join(work_dir, 'epoch_1.pth')
-    assert osp.isfile(ckpt)
-    return ckpt
+    return quick_checkpoint(tmp_path_factory, 'cascade', CASCADE_CONFIG)[1]
 
 
 @pytest.mark.slow
