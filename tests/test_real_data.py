@@ -1,8 +1,8 @@
 """Slow real-data checks: small configs trained from scratch on images of
 the bundled COCO sample and evaluated on those images lower their losses
 and raise COCO AP (mmpose CocoMetric) above the value of their initial
-weights: the two-stage config on the first 16 images, the cascade and the
-deformable cascade on the first 4; the trained models give the same COCO
+weights: the two-stage config, the cascade and the deformable cascade on
+the first 4 images; the trained models give the same COCO
 metrics on onnxruntime. One thread each (the README's test command runs
 one pytest worker per core), so the figures do not depend on the machine's
 core count. The deformable cascade on all 55 images (1,100-1,130 s on the
@@ -49,10 +49,9 @@ def _epoch_means(work_dir, prefix=None):
 
 
 DATA_ROOT = osp.join(ROOT, 'data', 'coco_persons_mini') + '/'
-NUM_IMAGES = 16
 
 
-def _on_first_images(cfg, tmp_path, num_images=NUM_IMAGES):
+def _on_first_images(cfg, tmp_path, num_images):
     """Train and evaluate ``cfg`` on the sample's first ``num_images``
     images (and all their annotations), one process, seed 0."""
     with open(DATA_ROOT + 'annotations/person_keypoints_train2017.json') as f:
@@ -109,12 +108,26 @@ def _onnxruntime_gives_same_metrics(runner, metrics, shape, tmp_path):
 
 @pytest.mark.slow
 def test_small_config_learns_on_bundled_coco(tmp_path):
-    """The small two-stage config, 60 epochs (300 iterations of 8 persons)
-    on the persons of 16 images, GT boxes."""
+    """The small two-stage config (PRTRHead), 150 epochs (150 iterations
+    of its 8 persons) on the persons of the first 4 images, GT boxes;
+    lr 1e-3 after a 20-iteration warm-up, no decay."""
     torch.set_num_threads(THREADS)
     cfg = Config.fromfile(TINY_CONFIG)
-    cfg.train_cfg.max_epochs = 60
-    start, end, runner = _on_first_images(cfg, tmp_path)
+    # seed 0, 1 thread (2026-12-02): COCO AP 0 -> 0.274, AP50 0.659, AR
+    # 0.325 in 68 s. The config's own recipe (lr 5e-4) on 16 images took
+    # 145 s for AP 0.069; on 4 images for 100 epochs it reached AP 0.003
+    # (0.031 with lr 1e-3)
+    cfg.train_cfg.max_epochs = 150
+    cfg.optim_wrapper.optimizer.lr = 1e-3
+    cfg.param_scheduler = [
+        dict(
+            type='LinearLR',
+            start_factor=0.01,
+            by_epoch=False,
+            begin=0,
+            end=20)
+    ]
+    start, end, runner = _on_first_images(cfg, tmp_path, num_images=4)
     first, last = _epoch_means(cfg.work_dir)
     print(f'\nsmall config on bundled COCO sample: loss {first:.3f} -> '
           f'{last:.3f}; coco/AP {start["coco/AP"]:.4f} -> '
@@ -122,11 +135,11 @@ def test_small_config_learns_on_bundled_coco(tmp_path):
           f'{end["coco/AP .5"]:.4f}, AP75 {start["coco/AP .75"]:.4f} -> '
           f'{end["coco/AP .75"]:.4f}, AR {start["coco/AR"]:.4f} -> '
           f'{end["coco/AR"]:.4f}')
-    assert last < 0.7 * first
-    # from scratch, a minute: clear gains (the initial weights score 0
-    # here; docs/benchmarks.md has the measured figures)
-    assert end['coco/AP'] > start['coco/AP'] + 0.02
-    assert end['coco/AP .5'] > start['coco/AP .5'] + 0.1
+    assert last < 0.5 * first
+    # from scratch, a minute: clear gains, about half the measured ones
+    # (the initial weights score 0 here)
+    assert end['coco/AP'] > start['coco/AP'] + 0.12
+    assert end['coco/AP .5'] > start['coco/AP .5'] + 0.3
     _onnxruntime_gives_same_metrics(runner, end, (1, 3, 128, 96), tmp_path)
 
 
