@@ -69,7 +69,7 @@ def call(tool, argv, capsys, monkeypatch):
     """``python tools/TOOL.py ARGV`` in-process: ``(status, stderr)``."""
     from mmengine.logging import MMLogger
     module = tool_module(tool)
-    import prtr_cli
+    from prtr import cli as prtr_cli
 
     # the loggers of earlier calls write to capsys streams now closed
     MMLogger._instance_dict.clear()

@@ -25,10 +25,9 @@ TEST_QUICK = [
     'test_dataloader.dataset.indices=32'
 ]
 MIM_FILES = [
-    'tools/train.py', 'tools/test.py', 'tools/prtr_cli.py',
-    'tools/prtr_cli_checks.py', 'tools/prtr_cli_checkpoints.py',
-    'model-index.yml', 'configs/metafile.yml', f'configs/{TINY}',
-    'configs/_base_/prtr_coco.py', 'configs/_base_/prtr_head.py'
+    'tools/train.py', 'tools/test.py', 'model-index.yml',
+    'configs/metafile.yml', f'configs/{TINY}', 'configs/_base_/prtr_coco.py',
+    'configs/_base_/prtr_head.py'
 ]
 
 

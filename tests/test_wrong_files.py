@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 import torch
-from _cli import call, one_line, tool_module
+from _cli import call, one_line
 from conftest import TINY_CONFIG
 from mmengine.config import Config
 from test_bad_inputs import CASCADE, IMAGE, fakes, untouched  # noqa: F401
@@ -55,7 +55,7 @@ def test_fine_tuning_needs_only_part_of_the_model(trained, tmp_path):
     """``load_from`` when training: a checkpoint with some of the model's
     tensors passes (mmengine warns of the rest), one with none fails;
     testing and resuming need all of them."""
-    checks = tool_module('prtr_cli_checkpoints')
+    from prtr.cli import checkpoints as checks
     cfg = Config.fromfile(TINY_CONFIG)
     state = torch.load(trained[1], weights_only=True)['state_dict']
     backbone = tmp_path / 'backbone.pth'

@@ -29,8 +29,8 @@ except ImportError:  # a plain checkout: the package lives in projects/
     import prtr  # noqa: F401
 
 import torch
-from prtr_cli import check_checkpoint, run_cli
 
+from prtr.cli import check_checkpoint, run_cli
 from prtr.engine import commit_file
 from prtr.utils import UserInputError
 

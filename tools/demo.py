@@ -34,9 +34,8 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
     import prtr  # noqa: F401
 
-from prtr_cli import (check_checkpoint, check_config_file, check_device,
+from prtr.cli import (check_checkpoint, check_config_file, check_device,
                       check_trained_model, run_cli)
-
 from prtr.utils import UserInputError
 
 

@@ -22,8 +22,8 @@ except ImportError:  # a plain checkout: the package lives in projects/
     import prtr  # noqa: F401
 
 import cv2
-from prtr_cli import run_cli
 
+from prtr.cli import run_cli
 from prtr.utils import UserInputError
 
 DATA = 'data/coco_persons_mini/train2017'

@@ -13,10 +13,10 @@ except ImportError:  # a plain checkout: the package lives in projects/
 
 from mmengine.config import Config
 from mmengine.runner import Runner
-from prtr_cli import (CfgOptions, check_checkpoint, check_checkpoint_fits,
+
+from prtr.cli import (CfgOptions, check_checkpoint, check_checkpoint_fits,
                       check_config_file, check_data_files, check_work_dir,
                       note_cfg_options, run_cli, setup_cpu_distributed)
-
 from prtr.utils import (UserInputError, check_cfg_options, check_config_keys,
                         check_num_keypoints)
 

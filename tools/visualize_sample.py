@@ -23,8 +23,8 @@ import numpy as np
 from mmpose.apis import inference_topdown, init_model
 from mmpose.registry import VISUALIZERS
 from mmpose.structures import merge_data_samples
-from prtr_cli import check_trained_model, run_cli
 
+from prtr.cli import check_trained_model, run_cli
 from prtr.utils import UserInputError
 
 DATA = 'data/coco_persons_mini'

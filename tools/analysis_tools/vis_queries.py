@@ -41,12 +41,10 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', '..', 'projects'))
     import prtr  # noqa: F401
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
-
 import numpy as np
 from mmengine.config import Config
-from prtr_cli import check_config_file, check_trained_model, run_cli
 
+from prtr.cli import check_config_file, check_trained_model, run_cli
 from prtr.utils import UserInputError
 from prtr.visualization import (QueryVisualizer, load_person, query_points,
                                 run_model)

@@ -25,11 +25,8 @@ except ImportError:  # a plain checkout: the package lives in projects/
     sys.path.insert(0, osp.join(osp.dirname(__file__), '..', '..', 'projects'))
     import prtr  # noqa: F401
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
-
-from prtr_cli import check_trained_model, run_cli
-
 from prtr.benchmarking.config import input_size_of
+from prtr.cli import check_trained_model, run_cli
 from prtr.engine import commit_file
 from prtr.utils import UserInputError
 

@@ -1,35 +1,29 @@
 # Copyright (c) prtr authors. All rights reserved.
 """What the tools share: :func:`run_cli`, which turns bad inputs (and only
-them) into one line, the checks of the user's files, and CPU distributed
-set-up.
-
-The tools import it as a sibling module (their folder is ``sys.path[0]``);
-``tools/analysis_tools/*.py`` put the parent folder on ``sys.path`` first.
-"""
+them) into one line, the checks of the user's files (:mod:`.checks`,
+:mod:`.checkpoints`), and CPU distributed set-up."""
 import argparse
 import json
 import os
 import os.path as osp
-import re
 import sys
 import traceback
 from typing import Callable, List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
-from prtr_cli_checkpoints import check_checkpoint, check_checkpoint_fits
-from prtr_cli_checks import (check_bbox_file, check_config_file,
-                             check_data_files, check_device, check_pretrained,
-                             check_work_dir, json_files)
 
 from prtr.utils import UserInputError
+from .checkpoints import check_checkpoint, check_checkpoint_fits
+from .checks import (check_bbox_file, check_config_file, check_data_files,
+                     check_device, check_pretrained, check_work_dir,
+                     json_files)
 
 __all__ = [
     'CfgOptions', 'UserInputError', 'check_bbox_file', 'check_checkpoint',
     'check_checkpoint_fits', 'check_config_file', 'check_data_files',
     'check_device', 'check_pretrained', 'check_trained_model',
-    'check_work_dir', 'note_cfg_options', 'run_cli', 'setup_cpu_distributed',
-    'user_file_in'
+    'check_work_dir', 'note_cfg_options', 'run_cli', 'setup_cpu_distributed'
 ]
 
 # what the user set on the command line, named in the hint after a
@@ -106,17 +100,6 @@ def _bad_json(e: json.JSONDecodeError) -> Optional[str]:
     return None
 
 
-def _unreadable_image(e: BaseException) -> Optional[str]:
-    """The image mmpose's ``LoadImage`` failed on, named (its message
-    quotes the path among other words)."""
-    found = re.search(r'loading `([^`]+)`', str(e)) or re.search(
-        r'failed to load image:? ([^\s`]+)', str(e))
-    if found is None:
-        return None
-    return (f'cannot read image {found[1]} (missing, empty, truncated or '
-            'not an image)')
-
-
 def _library_dirs() -> List[str]:
     import prtr
     dirs = {osp.dirname(osp.realpath(prtr.__file__))}
@@ -125,26 +108,49 @@ def _library_dirs() -> List[str]:
     return sorted(dirs)
 
 
-def user_file_in(e: BaseException) -> Optional[str]:
-    """A user file (an existing path outside the installed libraries) that
-    the error names, as the one at fault; None if there is none."""
-    candidates = []
-    if isinstance(e, OSError) and e.filename:
-        candidates.append(str(e.filename))
-    candidates += re.findall(r'[^\s`\'"(),:]*[/\\][^\s`\'"(),:]+', str(e))
+def _user_file(e: BaseException) -> Optional[str]:
+    """The file an ``OSError`` (or a ``SyntaxError`` of a config) is
+    about, from the exception's own ``filename`` attributes, when it is a
+    user file (outside the installed libraries)."""
     library = _library_dirs()
-    for path in candidates:
+    for path in (getattr(e, 'filename', None), getattr(e, 'filename2', None)):
+        if not isinstance(path, str) or not path:
+            continue
         real = osp.realpath(path)
-        if (osp.exists(path) or isinstance(e, FileNotFoundError)) and \
-                not any(real.startswith(d + os.sep) for d in library):
+        if not any(real.startswith(d + os.sep) for d in library):
             return path
     return None
 
 
+def _reading_data(e: BaseException) -> bool:
+    """Raised while a data loader fetched a sample: in this process, or in
+    a worker (torch re-raises it from its data loader). Such errors are
+    about the data (an unreadable image, an entry the pipeline cannot
+    use), and the library's message names it: mmpose's ``LoadImage``
+    adds the image's path."""
+    data_dir = osp.dirname(osp.realpath(torch.utils.data.__file__)) + os.sep
+    tb = e.__traceback__
+    while tb is not None:
+        if osp.realpath(tb.tb_frame.f_code.co_filename).startswith(data_dir):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _last_line(e: BaseException) -> str:
     lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    # DataLoader worker errors carry the original traceback: keep its end
     return f'{type(e).__name__}: {lines[-1] if lines else ""}'
+
+
+def _message_end(e: BaseException) -> str:
+    """The message's last unindented lines, as one: all of a message that
+    spans lines, or, when a data loader worker's traceback precedes it,
+    the original error after its last indented frame line."""
+    lines = str(e).rstrip().splitlines()
+    end = len(lines)
+    while end and lines[end - 1].strip() and lines[end - 1][:1] not in ' \t':
+        end -= 1
+    return ' '.join(ln.strip() for ln in lines[end:])
 
 
 def _hint() -> str:
@@ -160,8 +166,10 @@ def run_cli(main: Callable[[], None]) -> None:
     """Run a tool's ``main``; a bad input ends in one line on stderr.
 
     A :class:`~prtr.utils.UserInputError`, malformed JSON of a file the tool
-    was given and an error that names a user file (not one inside the
-    installed libraries) print ``PROG: error: MESSAGE`` and exit with 1.
+    was given, an error raised while a data loader read a sample, and an
+    ``OSError`` about a user file (not one inside the installed libraries)
+    print ``PROG: error: MESSAGE`` and exit with 1; the message is the
+    library's own (no message is parsed).
     Any other error keeps its traceback, followed by a one-line hint.
     ``PRTR_DEBUG=1`` shows the traceback of every error.
     """
@@ -180,9 +188,9 @@ def run_cli(main: Callable[[], None]) -> None:
         if os.environ.get('PRTR_DEBUG'):
             raise
         message = _bad_json(e) if isinstance(e, json.JSONDecodeError) else None
-        if message is None:
-            message = _unreadable_image(e)
-        if message is None and user_file_in(e):
+        if message is None and _reading_data(e):
+            message = f'while reading the data: {_message_end(e)}'
+        if message is None and _user_file(e):
             message = _last_line(e)
         if message is not None:
             sys.exit(f'{prog}: error: {message} (PRTR_DEBUG=1 shows the '

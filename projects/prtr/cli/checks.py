@@ -1,7 +1,7 @@
 # Copyright (c) prtr authors. All rights reserved.
 """Checks of the files a tool is given (configs, data, work dir, device),
 run before any work: each failure is a :class:`prtr.utils.UserInputError`
-naming the file at fault; the checkpoints' are in ``prtr_cli_checkpoints``."""
+naming the file at fault; the checkpoints' are in :mod:`.checkpoints`."""
 import json
 import math
 import os
@@ -12,7 +12,7 @@ from prtr.utils import UserInputError
 from prtr.utils.config_check import dataset_cfgs
 
 # JSON files the running tool reads, to name the one at fault on the error
-# path (see prtr_cli.run_cli)
+# path (see :func:`prtr.cli.run_cli`)
 json_files: List[str] = []
 # annotation files larger than this are not parsed twice
 MAX_PARSED_BYTES = 100 * 2**20
