@@ -96,7 +96,10 @@ def official_set_loss(all_logits, all_coords, targets, weights, eos_coef=0.1):
 
 def median_times(fns, repeats, device):
     """Median seconds per call of each function, the calls interleaved
-    (one of each per round) so that a change in machine load hits all."""
+    (one of each per round) so that a change in machine load hits all
+    (``torch.utils.benchmark.Timer`` times one statement at a time, with
+    untimed calls before each measurement: see
+    :func:`prtr.benchmarking.time_steps`)."""
     for fn in fns.values():
         fn()  # warm-up
     times = {name: [] for name in fns}

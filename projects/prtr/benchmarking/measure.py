@@ -157,7 +157,11 @@ def time_steps(steps: Sequence[Callable[[], object]],
     """Wall times of step functions, in seconds.
 
     With several steps they alternate (A B, then B A, ...) so that all see
-    the same load on the machine.
+    the same load on the machine. Not ``torch.utils.benchmark.Timer``: its
+    ``timeit`` runs two untimed calls before every measurement and its
+    ``blocked_autorange`` more to size its blocks, which triples the cost
+    of a train step of seconds, and it times one statement at a time, so
+    the steps could not alternate.
 
     Args:
         steps: functions to time.
