@@ -56,8 +56,6 @@ def assert_one_line_error(proc, *needles):
 
 def tool_module(name):
     """``tools/NAME.py`` imported as a module."""
-    if TOOLS not in sys.path:
-        sys.path.insert(0, TOOLS)
     spec = importlib.util.spec_from_file_location(
         f'_tool_{name.replace("/", "_")}', osp.join(TOOLS, f'{name}.py'))
     module = importlib.util.module_from_spec(spec)

@@ -162,7 +162,7 @@ def test_image_unreadable_when_training_meets_it(name, tmp_path, capsys,
         f'train_dataloader.dataset.data_root={root}/'
     ], capsys, monkeypatch)
     # mmpose's LoadImage names the image; run_cli passes its message on
-    one_line(status, err, 'while reading the data', f'{root}/train2017/',
+    one_line(status, err, 'cannot read an image', f'{root}/train2017/',
              '.jpg')
 
 

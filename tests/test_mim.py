@@ -79,6 +79,7 @@ def site(tmp_path_factory):
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = [f for f in MIM_FILES if f'prtr/.mim/{f}' not in names]
     assert not missing, sorted(names)
+    assert 'prtr/cli/__init__.py' in names  # what the tools import
     assert not [n for n in names if '__pycache__' in n]
     target = str(tmp / 'site')
     run(pip + ['install', '--no-deps', '--no-index', '--target', target] +

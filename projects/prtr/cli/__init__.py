@@ -8,7 +8,7 @@ import os
 import os.path as osp
 import sys
 import traceback
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
@@ -26,6 +26,9 @@ __all__ = [
     'check_work_dir', 'note_cfg_options', 'run_cli', 'setup_cpu_distributed'
 ]
 
+# the transforms that read images (mmcv's, and mmpose's around it)
+_IMAGE_LOADERS = ('mmcv/transforms/loading.py',
+                  'mmpose/datasets/transforms/loading.py')
 # what the user set on the command line, named in the hint after a
 # traceback (see note_cfg_options)
 _cfg_options: List[str] = []
@@ -109,48 +112,61 @@ def _library_dirs() -> List[str]:
 
 
 def _user_file(e: BaseException) -> Optional[str]:
-    """The file an ``OSError`` (or a ``SyntaxError`` of a config) is
-    about, from the exception's own ``filename`` attributes, when it is a
-    user file (outside the installed libraries)."""
+    """The file an ``OSError`` (or a ``SyntaxError``) is about, from the
+    exception's own ``filename`` attributes, when it is a user file: outside
+    the installed libraries, and existing (or the missing file)."""
     library = _library_dirs()
     for path in (getattr(e, 'filename', None), getattr(e, 'filename2', None)):
-        if not isinstance(path, str) or not path:
+        if not isinstance(path, str) or not path or path.startswith('<'):
             continue
         real = osp.realpath(path)
-        if not any(real.startswith(d + os.sep) for d in library):
+        if (osp.exists(path) or isinstance(e, FileNotFoundError)) and \
+                not any(real.startswith(d + os.sep) for d in library):
             return path
     return None
 
 
-def _reading_data(e: BaseException) -> bool:
-    """Raised while a data loader fetched a sample: in this process, or in
-    a worker (torch re-raises it from its data loader). Such errors are
-    about the data (an unreadable image, an entry the pipeline cannot
-    use), and the library's message names it: mmpose's ``LoadImage``
-    adds the image's path."""
-    data_dir = osp.dirname(osp.realpath(torch.utils.data.__file__)) + os.sep
-    tb = e.__traceback__
+def _frames(e: BaseException) -> List[Tuple[str, str]]:
+    """``(file, function)`` of each frame the exception passed through."""
+    frames, tb = [], e.__traceback__
     while tb is not None:
-        if osp.realpath(tb.tb_frame.f_code.co_filename).startswith(data_dir):
-            return True
+        code = tb.tb_frame.f_code
+        frames.append((code.co_filename.replace(os.sep, '/'), code.co_name))
         tb = tb.tb_next
-    return False
+    return frames
 
 
-def _last_line(e: BaseException) -> str:
-    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    return f'{type(e).__name__}: {lines[-1] if lines else ""}'
+def _in_image_loader(e: BaseException) -> bool:
+    """Raised in this process by the transform that reads an image:
+    mmcv's ``LoadImageFromFile``, whose error mmpose's ``LoadImage`` raises
+    again with the image's path."""
+    return any(f.endswith(_IMAGE_LOADERS) for f, _ in _frames(e))
 
 
-def _message_end(e: BaseException) -> str:
-    """The message's last unindented lines, as one: all of a message that
-    spans lines, or, when a data loader worker's traceback precedes it,
-    the original error after its last indented frame line."""
+def _from_data_worker(e: BaseException) -> bool:
+    """Raised in a data loader worker, raised again here by torch (the
+    worker's traceback is in the message)."""
+    return any(
+        f.endswith('torch/utils/data/dataloader.py')
+        and name == '_process_data' for f, name in _frames(e))
+
+
+def _message_end(e: BaseException, with_type: bool = True) -> str:
+    """The message's last unindented lines as one line (all of a message
+    without a traceback in it), after the exception's type; or its last
+    line where it ends indented."""
     lines = str(e).rstrip().splitlines()
     end = len(lines)
     while end and lines[end - 1].strip() and lines[end - 1][:1] not in ' \t':
         end -= 1
-    return ' '.join(ln.strip() for ln in lines[end:])
+    text = ' '.join(ln.strip() for ln in lines[end:]) or next(
+        (ln.strip() for ln in reversed(lines) if ln.strip()), '')
+    if not with_type:
+        return text
+    kind = type(e).__qualname__
+    if type(e).__module__ not in ('builtins', '__main__'):
+        kind = f'{type(e).__module__}.{kind}'
+    return f'{kind}: {text}' if text else kind
 
 
 def _hint() -> str:
@@ -166,11 +182,12 @@ def run_cli(main: Callable[[], None]) -> None:
     """Run a tool's ``main``; a bad input ends in one line on stderr.
 
     A :class:`~prtr.utils.UserInputError`, malformed JSON of a file the tool
-    was given, an error raised while a data loader read a sample, and an
+    was given, an image the image-loading transform cannot read and an
     ``OSError`` about a user file (not one inside the installed libraries)
     print ``PROG: error: MESSAGE`` and exit with 1; the message is the
-    library's own (no message is parsed).
-    Any other error keeps its traceback, followed by a one-line hint.
+    library's own (nothing is picked out of it). Any other error keeps its
+    traceback, followed by one line: the message's end for an error of a
+    data loader worker (mmpose names the image there too), else a hint.
     ``PRTR_DEBUG=1`` shows the traceback of every error.
     """
     prog = osp.basename(sys.argv[0])
@@ -188,12 +205,17 @@ def run_cli(main: Callable[[], None]) -> None:
         if os.environ.get('PRTR_DEBUG'):
             raise
         message = _bad_json(e) if isinstance(e, json.JSONDecodeError) else None
-        if message is None and _reading_data(e):
-            message = f'while reading the data: {_message_end(e)}'
+        if message is None and _in_image_loader(e):
+            message = f'cannot read an image: {_message_end(e)}'
         if message is None and _user_file(e):
-            message = _last_line(e)
+            message = _message_end(e)
         if message is not None:
             sys.exit(f'{prog}: error: {message} (PRTR_DEBUG=1 shows the '
                      'traceback)')
         traceback.print_exc()
+        if _from_data_worker(e):
+            # the sample's data, or a bug in the pipeline: both named above
+            sys.exit(f'{prog}: error: while a data loader worker read a '
+                     'sample (traceback above): '
+                     f'{_message_end(e, with_type=False)}')
         sys.exit(f'{prog}: {_hint()}')
