@@ -162,8 +162,7 @@ def test_image_unreadable_when_training_meets_it(name, tmp_path, capsys,
         f'train_dataloader.dataset.data_root={root}/'
     ], capsys, monkeypatch)
     # mmpose's LoadImage names the image; run_cli passes its message on
-    one_line(status, err, 'cannot read an image', f'{root}/train2017/',
-             '.jpg')
+    one_line(status, err, 'cannot read an image', f'{root}/train2017/', '.jpg')
 
 
 def test_annotation_checks_accept_what_mmpose_reads(tmp_path):
