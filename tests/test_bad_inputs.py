@@ -112,7 +112,7 @@ def test_misspelled_key_in_config_file(name, tmp_path, capsys, monkeypatch,
 @pytest.mark.parametrize('kind,needle', [('text', 'a text file'),
                                          ('jpeg', 'a JPEG image'),
                                          ('json', 'JSON text'),
-                                         ('foreign', 'refused')])
+                                         ('foreign', 'unsafe globals: _cli.Foreign')])
 def test_not_a_checkpoint(name, kind, needle, fakes, capsys, monkeypatch,
                           untouched):
     path = fakes[kind]

@@ -7,7 +7,7 @@ import copy
 import os.path as osp
 import pickle
 import zipfile
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from prtr.checkpoint import error_line, load_lazily
 from prtr.utils import UserInputError
@@ -47,16 +47,13 @@ def check_checkpoint(path: Optional[str], what: str = 'checkpoint') -> None:
     try:
         obj = load_lazily(path)
     except pickle.UnpicklingError as e:
-        culprit = [
-            ln.strip() for ln in str(e).splitlines()
-            if 'Unsupported global' in ln
-        ]
-        if culprit and zipfile.is_zipfile(path):
+        unsafe = _unsafe_globals(path)
+        if unsafe:
             raise UserInputError(
-                f'{what} {path} holds a pickled object that is not a '
-                'tensor or an mmengine checkpoint type '
-                f'({culprit[0]}); it was refused. Load it only if you '
-                'trust its source: allow that type with '
+                f'{what} {path} holds pickled objects that are not tensors '
+                'or mmengine checkpoint types (unsafe globals: '
+                f'{", ".join(sorted(unsafe))}); it was refused. Load it '
+                'only if you trust its source: allow those types with '
                 'torch.serialization.add_safe_globals([...]) or re-save '
                 'the state dict alone') from None
         raise _not_a_checkpoint(path, what, e) from None
@@ -65,6 +62,19 @@ def check_checkpoint(path: Optional[str], what: str = 'checkpoint') -> None:
     if not isinstance(obj, dict):
         raise UserInputError(f'{what} {path} is not a PyTorch checkpoint (it '
                              f'holds a {type(obj).__name__}, not a dict)')
+
+
+def _unsafe_globals(path: str) -> List[str]:
+    """The pickled globals that ``weights_only`` loading refuses in a zip
+    checkpoint (torch's static reading of its pickle); [] if it cannot
+    tell."""
+    import torch
+    if not zipfile.is_zipfile(path):
+        return []
+    try:
+        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # noqa: BLE001  (not a torch.save zip)
+        return []
 
 
 def _not_a_checkpoint(path: str, what: str, e: Exception) -> UserInputError:
