@@ -109,10 +109,10 @@ def test_misspelled_key_in_config_file(name, tmp_path, capsys, monkeypatch,
 
 
 @pytest.mark.parametrize('name', ['topdown', 'cascade'])
-@pytest.mark.parametrize('kind,needle', [('text', 'a text file'),
-                                         ('jpeg', 'a JPEG image'),
-                                         ('json', 'JSON text'),
-                                         ('foreign', 'unsafe globals: _cli.Foreign')])
+@pytest.mark.parametrize('kind,needle',
+                         [('text', 'a text file'), ('jpeg', 'a JPEG image'),
+                          ('json', 'JSON text'),
+                          ('foreign', 'unsafe globals: _cli.Foreign')])
 def test_not_a_checkpoint(name, kind, needle, fakes, capsys, monkeypatch,
                           untouched):
     path = fakes[kind]
