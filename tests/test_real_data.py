@@ -157,7 +157,7 @@ def test_cascade_learns_on_bundled_coco(tmp_path):
     torch.set_num_threads(THREADS)
     cfg = Config.fromfile(CASCADE_CONFIG)
     # seed 0, 1 thread (2026-12-02): person box mAP 0 -> 0.298 (mAP50
-    # 0.627), keypoint AP 0 -> 0.344 (AP50 0.507), 120-175 s; after 250
+    # 0.627), keypoint AP 0 -> 0.344 (AP50 0.507), 150-215 s; after 250
     # epochs box mAP was only 0.089 (the keypoint stage learns once the
     # boxes are good). 2 threads sum in another order: 0.226 / 0.344
     cfg.train_cfg.max_epochs = 450
