@@ -1,16 +1,19 @@
-"""The project's config checks accept what mmpose runs: mmpose's own shipped
+"""The project's checks accept what mmpose runs: mmpose's own shipped
 top-down configs (COCO, AIC, CrowdPose, MPII, COCO-WholeBody, and the
 multi-dataset body8 and body8-Halpe26 configs: CombinedDataset +
 KeypointConverter), each with its head replaced by a PRTRHead of the K its
-samples carry, pass check_config_keys and check_num_keypoints; a PRTRHead
-of another K is still refused, naming the key."""
+samples carry and its files pointed at the bundled sample, pass the checks
+tools/train.py and tools/test.py run before any work; a missing file in
+any of their datasets is still named."""
 import os.path as osp
 
 import pytest
+from conftest import DATA_ROOT
 from mmengine.config import Config
 
-from prtr.utils import UserInputError, check_config_keys, check_num_keypoints
+from prtr.cli import UserInputError, check_data_files, check_pretrained
 
+ANN = osp.join(DATA_ROOT, 'annotations', 'person_keypoints_train2017.json')
 CONFIGS = {
     'body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py':  # noqa: E501
     17,
@@ -49,25 +52,32 @@ def with_prtr_head(name, num_keypoints):
     return cfg
 
 
+def datasets(cfg):
+    """The dataset configs of every split, wrappers' parts included."""
+    for split in ('train', 'val', 'test'):
+        stack = [cfg[f'{split}_dataloader'].dataset]
+        while stack:
+            ds = stack.pop()
+            stack += ds.get('datasets') or []
+            yield ds
+
+
 @pytest.mark.parametrize('name,num_keypoints', CONFIGS.items())
 def test_mmpose_configs_pass_the_checks(name, num_keypoints):
     cfg = with_prtr_head(name, num_keypoints)
-    check_config_keys(cfg, name)
-    check_num_keypoints(cfg)
-    # the check still tells a wrong head from the right one, on the
-    # training data (the CombinedDataset of body8) too
-    cfg.model.head.num_keypoints = num_keypoints + 1
-    with pytest.raises(UserInputError, match='model.head.num_keypoints'):
-        check_num_keypoints(cfg, ('train', ))
-
-
-def test_combined_part_without_its_converter_is_refused():
-    """body8 with the KeypointConverter of its AIC part forgotten: the part
-    gives 14 joints to a 17-joint CombinedDataset, named in one line."""
-    name = 'body_2d_keypoint/rtmpose/body8/rtmpose-m_8xb256-420e_body8-256x192.py'  # noqa: E501
-    cfg = with_prtr_head(name, 17)
-    parts = cfg.train_dataloader.dataset.datasets
-    aic, = [p for p in parts if p.type == 'AicDataset']
-    aic.pipeline = []
-    with pytest.raises(UserInputError, match=r'part \(AicDataset.*gives 14'):
-        check_num_keypoints(cfg, ('train', ))
+    leaves = [ds for ds in datasets(cfg) if 'ann_file' in ds]
+    assert leaves
+    for ds in leaves:  # the bundled sample in place of the real data
+        ds.update(data_root=DATA_ROOT, ann_file=ANN, bbox_file=None)
+    for split in ('val', 'test'):
+        evaluator = cfg[f'{split}_evaluator']
+        for ev in evaluator if isinstance(evaluator, list) else [evaluator]:
+            if ev.get('ann_file'):
+                ev.ann_file = ANN
+    check_data_files(cfg)
+    check_pretrained(cfg)
+    # the checks still see every dataset: a missing file is named
+    leaves[-1].ann_file = 'missing.json'
+    with pytest.raises(
+            UserInputError, match='ann_file not found: .*missing.json'):
+        check_data_files(cfg)

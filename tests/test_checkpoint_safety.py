@@ -121,14 +121,14 @@ def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch,
 def test_removal_cut_short_is_finished_on_resume(tmp_path, monkeypatch):
     """Killed after the new checkpoint is in place but before the old one
     is removed: both remain, and the resumed run removes the old one."""
-    import prtr.engine.hooks.atomic_checkpoint_hook as module
+    import prtr.engine.atomic_local_backend as module
     runner = _toy_runner(str(tmp_path), 'AtomicCheckpointHook')
     runner.train()
 
     def interrupt(path):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(module, 'remove_path', interrupt)
+    monkeypatch.setattr(module, 'remove_now', interrupt)
     with pytest.raises(KeyboardInterrupt):
         _checkpoint_hook(runner)._save_checkpoint(runner)  # epoch 2
     monkeypatch.undo()

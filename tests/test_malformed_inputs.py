@@ -1,5 +1,5 @@
-"""Malformed inputs found before any work, each one line naming the file,
-entry or option at fault (exit status 1; argparse's own status 2 for a
+"""Malformed inputs, each one line naming the file, entry or option at
+fault (exit status 1; argparse's own status 2 for a
 command-line item that is not key=value), with every file the user had
 unchanged (``untouched``): annotation and detection entries mmpose's
 loader cannot read, a work dir that cannot be one, the kind of the config
@@ -36,11 +36,10 @@ def _first_person(ann, **fields):
 
 @pytest.mark.parametrize('change,needles', [
     (lambda a: _first_person(a, keypoints=[0] * 50),
-     ['has 50 keypoint values, not 3 x 17 = 51']),
-    (lambda a: _first_person(a, bbox='abc'), ["has bbox 'abc'"]),
-    (lambda a: a['images'][0].pop('file_name'), ['image entry 0', 'file_name'
-                                                 ]),
-    (lambda a: a.update(images={}), ['must be lists']),
+     ['cannot reshape array of size 50']),
+    (lambda a: _first_person(a, bbox='abc'), ['not enough values to unpack']),
+    (lambda a: a['images'][0].pop('file_name'), ["KeyError: 'file_name'"]),
+    (lambda a: a.update(images={}), []),
 ])
 @pytest.mark.parametrize('tool', ['train', 'test'])
 def test_malformed_annotation_entry(tool, change, needles, trained, tmp_path,
@@ -57,8 +56,9 @@ def test_malformed_annotation_entry(tool, change, needles, trained, tmp_path,
     status, err = call(tool,
                        [TINY_CONFIG] + argv + ['--cfg-options'] + options,
                        capsys, monkeypatch)
-    one_line(status, err, f'{split} ann_file {ann}', *needles)
-    assert not (tmp_path / 'w').exists()
+    # mmpose's own error, after the file it was reading
+    one_line(status, err, f'cannot read CocoDataset ann_file {ann}: ',
+             *needles)
 
 
 @pytest.mark.parametrize('box,score,needle', [
@@ -113,19 +113,14 @@ def test_out_file_of_the_wrong_kind(trained, tmp_path, capsys, monkeypatch,
 
 @pytest.mark.parametrize('device,needle', [('gpu0', 'is not a device'),
                                            ('cuda:0', 'no CUDA device')])
-@pytest.mark.parametrize('tool', ['demo', 'visualize_sample'])
-def test_device_this_machine_lacks(tool, device, needle, trained, tmp_path,
-                                   capsys, monkeypatch,
-                                   untouched):  # noqa: F811
+def test_device_this_machine_lacks(device, needle, trained, capsys,
+                                   monkeypatch, untouched):  # noqa: F811
     import torch
     if torch.cuda.is_available() and device.startswith('cuda'):
         pytest.skip('this machine has a GPU')
-    extra = ['--input', IMAGE] if tool == 'demo' else [
-        '--out', str(tmp_path / 'v.jpg')
-    ]
-    status, err = call(tool,
-                       [TINY_CONFIG, trained[1], '--device', device] + extra,
-                       capsys, monkeypatch)
+    status, err = call(
+        'demo', [TINY_CONFIG, trained[1], '--device', device, '--input', IMAGE],
+        capsys, monkeypatch)
     one_line(status, err, f'--device {device}', needle)
 
 
@@ -166,27 +161,21 @@ def test_image_unreadable_when_training_meets_it(name, tmp_path, capsys,
 
 
 def test_annotation_checks_accept_what_mmpose_reads(tmp_path):
-    """What the entry checks must let through: keypoint counts by each
-    annotation's own category, categories that are not a list, a test
-    split's image list without annotations (COCO test-dev), persons
-    without keypoints, a detection of zero width, other categories'
-    detections (mmpose skips them)."""
+    """What the file checks must let through: a test split's image list
+    without annotations (COCO test-dev), MPII's list of persons, a
+    detection of zero width, other categories' detections (mmpose skips
+    them); a training file without annotations is refused."""
     from prtr.cli import checks
     with open(ANN) as f:
         ann = json.load(f)
-    person = ann['categories'][0]
-    hand = dict(id=2, name='hand', keypoints=[f'k{i}' for i in range(21)])
-    for categories in ([hand, person], 5, {'1': person}):
-        assert checks._coco_fault(dict(ann, categories=categories)) is None
-    unlabelled = dict(ann['annotations'][0])
-    unlabelled.pop('keypoints')
-    assert checks._coco_fault(
-        dict(ann, annotations=[unlabelled] + ann['annotations'])) is None
     test_dev = tmp_path / 'image_info.json'
     test_dev.write_text(json.dumps(dict(images=ann['images'])))
-    checks.check_annotations(str(test_dev), 'test', 'CocoDataset')
+    checks.check_annotations(str(test_dev), 'test')
     with pytest.raises(checks.UserInputError, match='no annotations'):
-        checks.check_annotations(str(test_dev), 'train', 'CocoDataset')
+        checks.check_annotations(str(test_dev), 'train')
+    mpii = tmp_path / 'mpii.json'
+    mpii.write_text(json.dumps([dict(image='a.jpg', joints=[[0, 0]] * 16)]))
+    checks.check_annotations(str(mpii), 'train')
     dets = tmp_path / 'dets.json'
     dets.write_text(
         json.dumps([

@@ -15,23 +15,15 @@ unless ``--overwrite`` is given; OUT is written aside and renamed, so it is
 whole or absent.
 """
 import argparse
-import os
 import os.path as osp
 import re
-import sys
 from collections import OrderedDict
 from typing import Dict, List, Optional
 
-try:
-    import prtr  # noqa: F401
-except ImportError:  # a plain checkout: the package lives in projects/
-    sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
-    import prtr  # noqa: F401
-
 import torch
+from mmengine.runner import save_checkpoint
 
 from prtr.cli import check_checkpoint, run_cli
-from prtr.engine import commit_file
 from prtr.utils import UserInputError
 
 # official name pattern -> ours, tried in order on every key
@@ -183,17 +175,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         state_dict = convert(src)
     except KeyError as e:
         raise UserInputError(f'{args.src}: {e.args[0]}') from None
-    # a complete file or none: written aside, then committed over DST
-    tmp = osp.join(folder, f'.{osp.basename(args.dst)}.tmp-{os.getpid()}')
-    try:
-        torch.save(
-            dict(
-                state_dict=state_dict,
-                meta=dict(converted_from=osp.basename(args.src))), tmp)
-        commit_file(tmp, args.dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    # a complete file or none (prtr.engine.AtomicLocalBackend)
+    save_checkpoint(
+        dict(
+            state_dict=state_dict,
+            meta=dict(converted_from=osp.basename(args.src))),
+        args.dst,
+        backend_args=dict(backend='atomic_local'))
     print(f'{args.src} -> {args.dst}: {len(state_dict)} tensors')
 
 

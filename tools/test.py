@@ -3,13 +3,6 @@
 import argparse
 import os
 import os.path as osp
-import sys
-
-try:
-    import prtr  # noqa: F401
-except ImportError:  # a plain checkout: the package lives in projects/
-    sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
-    import prtr  # noqa: F401
 
 from mmengine.config import Config
 from mmengine.runner import Runner
@@ -17,8 +10,7 @@ from mmengine.runner import Runner
 from prtr.cli import (CfgOptions, check_checkpoint, check_checkpoint_fits,
                       check_config_file, check_data_files, check_work_dir,
                       note_cfg_options, run_cli, setup_cpu_distributed)
-from prtr.utils import (UserInputError, check_cfg_options, check_config_keys,
-                        check_num_keypoints)
+from prtr.utils import UserInputError
 
 
 def parse_args(argv=None):
@@ -50,9 +42,7 @@ def parse_args(argv=None):
 
 def merge_args(cfg: Config, args) -> Config:
     """The config with the command line's settings."""
-    if args.cfg_options is not None:
-        check_cfg_options(cfg, args.cfg_options)
-        note_cfg_options(args.cfg_options)
+    note_cfg_options(args.cfg_options)
     cfg.launcher = args.launcher
     cfg.load_from = args.checkpoint
     if args.work_dir is not None:
@@ -88,8 +78,6 @@ def main(argv=None):
     args = parse_args(argv)
     check_config_file(args.config)
     cfg = merge_args(Config.fromfile(args.config), args)
-    check_config_keys(cfg, args.config)
-    check_num_keypoints(cfg, ('test', ))
     check_data_files(cfg, ('test', ))
     check_checkpoint(args.checkpoint)
     check_checkpoint_fits(cfg, args.checkpoint, args.config)

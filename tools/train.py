@@ -3,13 +3,6 @@
 import argparse
 import os
 import os.path as osp
-import sys
-
-try:
-    import prtr  # noqa: F401
-except ImportError:  # a plain checkout: the package lives in projects/
-    sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'projects'))
-    import prtr  # noqa: F401
 
 from mmengine.config import Config
 from mmengine.runner import Runner
@@ -19,8 +12,7 @@ from prtr.cli import (CfgOptions, check_checkpoint, check_checkpoint_fits,
                       check_work_dir, note_cfg_options, run_cli,
                       setup_cpu_distributed)
 from prtr.engine import find_resumable_checkpoint
-from prtr.utils import (UserInputError, check_cfg_options, check_config_keys,
-                        check_num_keypoints)
+from prtr.utils import UserInputError
 
 
 def parse_args(argv=None):
@@ -97,7 +89,6 @@ def set_amp(cfg: Config, dtype: str = 'float16') -> None:
 def merge_args(cfg: Config, args) -> Config:
     """The config with the command line's settings."""
     if args.cfg_options is not None:
-        check_cfg_options(cfg, args.cfg_options)
         note_cfg_options(args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
@@ -129,8 +120,6 @@ def main(argv=None):
     cfg = merge_args(Config.fromfile(args.config), args)
     splits = ('train',
               'val') if cfg.get('val_cfg') is not None else ('train', )
-    check_config_keys(cfg, args.config)
-    check_num_keypoints(cfg, splits)
     check_data_files(cfg, splits)
     check_checkpoint(cfg.get('load_from'))
     # resuming needs the same model; fine-tuning (load_from) some of it

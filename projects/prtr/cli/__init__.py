@@ -3,7 +3,6 @@
 them) into one line, the checks of the user's files (:mod:`.checks`,
 :mod:`.checkpoints`), and CPU distributed set-up."""
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -16,8 +15,7 @@ from mmengine.config import Config, DictAction
 from prtr.utils import UserInputError
 from .checkpoints import check_checkpoint, check_checkpoint_fits
 from .checks import (check_bbox_file, check_config_file, check_data_files,
-                     check_device, check_pretrained, check_work_dir,
-                     json_files)
+                     check_device, check_pretrained, check_work_dir)
 
 __all__ = [
     'CfgOptions', 'UserInputError', 'check_bbox_file', 'check_checkpoint',
@@ -29,6 +27,13 @@ __all__ = [
 # the transforms that read images (mmcv's, and mmpose's around it)
 _IMAGE_LOADERS = ('mmcv/transforms/loading.py',
                   'mmpose/datasets/transforms/loading.py')
+# the dataset methods that read files: the attribute naming the file
+_READERS = {
+    'full_init': 'ann_file',
+    'load_data_list': 'ann_file',
+    '_load_annotations': 'ann_file',
+    '_load_detection_results': 'bbox_file'
+}
 # what the user set on the command line, named in the hint after a
 # traceback (see note_cfg_options)
 _cfg_options: List[str] = []
@@ -90,19 +95,6 @@ def setup_cpu_distributed(cfg, launcher: str) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
-def _bad_json(e: json.JSONDecodeError) -> Optional[str]:
-    """Name the JSON input that does not parse (on the error path)."""
-    for path in dict.fromkeys(json_files):
-        try:
-            with open(path) as f:
-                json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            return f'{path} is not valid JSON ({err})'
-        except OSError:
-            continue
-    return None
-
-
 def _library_dirs() -> List[str]:
     import prtr
     dirs = {osp.dirname(osp.realpath(prtr.__file__))}
@@ -143,15 +135,23 @@ def _in_image_loader(e: BaseException) -> bool:
     return any(f.endswith(_IMAGE_LOADERS) for f, _ in _frames(e))
 
 
-def _from_data_worker(e: BaseException) -> bool:
-    """Raised in a data loader worker, raised again here by torch (the
-    worker's traceback is in the message)."""
-    return any(
-        f.endswith('torch/utils/data/dataloader.py')
-        and name == '_process_data' for f, name in _frames(e))
+def _dataset_file(e: BaseException) -> Optional[str]:
+    """``'CocoDataset ann_file PATH'``: the file a dataset was reading when
+    ``e`` was raised, from the innermost frame of a method of ``_READERS``
+    (the frame's ``self`` has the file's path)."""
+    from mmengine.dataset import BaseDataset
+    found, tb = None, e.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get('self')
+        attr = _READERS.get(tb.tb_frame.f_code.co_name)
+        if attr and isinstance(owner, BaseDataset) and \
+                isinstance(getattr(owner, attr, None), str):
+            found = f'{type(owner).__name__} {attr} {getattr(owner, attr)}'
+        tb = tb.tb_next
+    return found
 
 
-def _message_end(e: BaseException, with_type: bool = True) -> str:
+def _message_end(e: BaseException) -> str:
     """The message's last unindented lines as one line (all of a message
     without a traceback in it), after the exception's type; or its last
     line where it ends indented."""
@@ -161,37 +161,25 @@ def _message_end(e: BaseException, with_type: bool = True) -> str:
         end -= 1
     text = ' '.join(ln.strip() for ln in lines[end:]) or next(
         (ln.strip() for ln in reversed(lines) if ln.strip()), '')
-    if not with_type:
-        return text
     kind = type(e).__qualname__
     if type(e).__module__ not in ('builtins', '__main__'):
         kind = f'{type(e).__module__}.{kind}'
     return f'{kind}: {text}' if text else kind
 
 
-def _hint() -> str:
-    hint = ('this is an error inside the library, not a bad input it could '
-            'name')
-    if _cfg_options:
-        hint += ('; if it comes from a value you set, check --cfg-options ' +
-                 ' '.join(_cfg_options))
-    return hint + ' (please report it if not)'
-
-
 def run_cli(main: Callable[[], None]) -> None:
     """Run a tool's ``main``; a bad input ends in one line on stderr.
 
-    A :class:`~prtr.utils.UserInputError`, malformed JSON of a file the tool
-    was given, an image the image-loading transform cannot read and an
-    ``OSError`` about a user file (not one inside the installed libraries)
-    print ``PROG: error: MESSAGE`` and exit with 1; the message is the
-    library's own (nothing is picked out of it). Any other error keeps its
-    traceback, followed by one line: the message's end for an error of a
-    data loader worker (mmpose names the image there too), else a hint.
-    ``PRTR_DEBUG=1`` shows the traceback of every error.
+    A :class:`~prtr.utils.UserInputError`, an image the image-loading
+    transform cannot read, an error while a dataset reads its annotation or
+    detection file (named from the frame) and an ``OSError`` about a user
+    file (not one inside the installed libraries) print
+    ``PROG: error: MESSAGE`` and exit with 1; the message is the library's
+    own (nothing is picked out of it). Any other error keeps its
+    traceback, followed by its message's end and the ``--cfg-options``
+    the user set. ``PRTR_DEBUG=1`` shows the traceback of every error.
     """
     prog = osp.basename(sys.argv[0])
-    json_files.clear()
     _cfg_options.clear()
     try:
         main()
@@ -204,18 +192,17 @@ def run_cli(main: Callable[[], None]) -> None:
     except Exception as e:  # noqa: BLE001  (narrowed below)
         if os.environ.get('PRTR_DEBUG'):
             raise
-        message = _bad_json(e) if isinstance(e, json.JSONDecodeError) else None
-        if message is None and _in_image_loader(e):
+        message = None
+        if _in_image_loader(e):
             message = f'cannot read an image: {_message_end(e)}'
-        if message is None and _user_file(e):
+        elif _dataset_file(e):
+            message = f'cannot read {_dataset_file(e)}: {_message_end(e)}'
+        elif _user_file(e):
             message = _message_end(e)
         if message is not None:
             sys.exit(f'{prog}: error: {message} (PRTR_DEBUG=1 shows the '
                      'traceback)')
         traceback.print_exc()
-        if _from_data_worker(e):
-            # the sample's data, or a bug in the pipeline: both named above
-            sys.exit(f'{prog}: error: while a data loader worker read a '
-                     'sample (traceback above): '
-                     f'{_message_end(e, with_type=False)}')
-        sys.exit(f'{prog}: {_hint()}')
+        options = ' '.join(_cfg_options)
+        sys.exit(f'{prog}: error: {_message_end(e)}' +
+                 (f' (--cfg-options you set: {options})' if options else ''))

@@ -6,14 +6,10 @@ import json
 import math
 import os
 import os.path as osp
-from typing import Any, List, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from prtr.utils import UserInputError
-from prtr.utils.config_check import dataset_cfgs
 
-# JSON files the running tool reads, to name the one at fault on the error
-# path (see :func:`prtr.cli.run_cli`)
-json_files: List[str] = []
 # annotation files larger than this are not parsed twice
 MAX_PARSED_BYTES = 100 * 2**20
 
@@ -78,16 +74,15 @@ def load_json(path: str, what: str) -> Optional[Any]:
         raise UserInputError(f'{what} {path} is not valid JSON ({e})') from e
 
 
-def _usable_person(ann: dict) -> bool:
+def _usable_person(ann: Any) -> bool:
     """A top-down training sample by mmpose's rules (not crowd, a box of
     positive size, a labelled keypoint)."""
-    kpts = ann.get('keypoints')
-    bbox = ann.get('bbox')
-    if ann.get('iscrowd') or not kpts or not bbox or len(bbox) < 4:
+    if not isinstance(ann, dict) or ann.get('iscrowd'):
         return False
-    if ann.get('num_keypoints', 1) == 0 or max(kpts) <= 0:
+    kpts, bbox = ann.get('keypoints'), ann.get('bbox')
+    if not kpts or not bbox or len(bbox) < 4 or max(kpts) <= 0:
         return False
-    return bbox[2] > 0 and bbox[3] > 0
+    return ann.get('num_keypoints', 1) > 0 and bbox[2] > 0 and bbox[3] > 0
 
 
 def _number(v: Any) -> bool:
@@ -95,102 +90,24 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _keypoint_values(categories: Any) -> dict:
-    """``{category id: 3 x its keypoint count}`` of the categories that
-    name their keypoints."""
-    found = {}
-    for cat in categories if isinstance(categories, list) else []:
-        names = cat.get('keypoints') if isinstance(cat, dict) else None
-        if isinstance(names, list) and names:
-            found[cat.get('id')] = 3 * len(names)
-    return found
+def check_annotations(path: str, split: str) -> None:
+    """Valid JSON; a COCO-style file (a JSON object; MPII's is a list) has
+    ``images``, and for training ``annotations`` with a usable person.
 
-
-def _coco_fault(data: dict) -> Optional[str]:
-    """The first image or annotation entry that mmpose's ``CocoDataset``
-    cannot read (it skips annotations without a box or keypoints)."""
-    images, anns = data['images'], data.get('annotations', [])
-    if not isinstance(images, list) or not isinstance(anns, list):
-        return '"images" and "annotations" must be lists'
-    for i, img in enumerate(images):
-        if not isinstance(img, dict):
-            return f'image entry {i} is a {type(img).__name__}, not an object'
-        missing = [
-            k for k in ('id', 'file_name', 'width', 'height') if k not in img
-        ]
-        if missing:
-            return (f'image entry {i} (id {img.get("id")}) has no '
-                    f'{", ".join(missing)}')
-    per_category = _keypoint_values(data.get('categories'))
-    first = None  # without a named category: the first annotation's count
-    for j, ann in enumerate(anns):
-        if not isinstance(ann, dict):
-            return f'annotation {j} is a {type(ann).__name__}, not an object'
-        if 'bbox' not in ann or 'keypoints' not in ann:
-            continue
-        where = f'annotation {j} (id {ann.get("id")})'
-        missing = [
-            k for k in ('id', 'image_id', 'category_id') if k not in ann
-        ]
-        if missing:
-            return f'{where} has no {", ".join(missing)}'
-        box, kpts = ann['bbox'], ann['keypoints']
-        if not (isinstance(box, list) and len(box) == 4
-                and all(map(_number, box))):
-            return f'{where} has bbox {box!r}, not [x, y, w, h]'
-        if not (isinstance(kpts, list) and all(map(_number, kpts))):
-            return f'{where} has keypoints that are not a list of numbers'
-        expected = per_category.get(ann['category_id'], first)
-        if expected is None and kpts and len(kpts) % 3 == 0:
-            expected = first = len(kpts)
-        if len(kpts) != expected:
-            want = f'3 x {expected // 3} = {expected}' if expected else \
-                'a positive multiple of 3'
-            return (f'{where} has {len(kpts)} keypoint values, not {want} '
-                    '(x, y, visibility of each joint)')
-    return None
-
-
-def _mpii_fault(data: Any) -> Optional[str]:
-    """The first entry mmpose's ``MpiiDataset`` cannot read."""
-    if not isinstance(data, list):
-        return 'not a JSON list of persons (mmpose\'s MPII format)'
-    keys = ('image', 'center', 'scale', 'joints', 'joints_vis')
-    for i, person in enumerate(data):
-        missing = [
-            k for k in keys if not isinstance(person, dict) or k not in person
-        ]
-        if missing:
-            return f'person {i} has no {", ".join(missing)}'
-    return None
-
-
-def check_annotations(path: str, split: str, kind: str = '') -> None:
-    """A COCO keypoint file (MPII's list for ``kind='MpiiDataset'``) that
-    mmpose can read; for training, one with a usable person."""
+    The entries themselves are left to mmpose's dataset: an error while it
+    reads them is reported with the file's name by :func:`prtr.cli.run_cli`.
+    """
     data = load_json(path, f'{split} ann_file')
-    if data is None:
-        return
-    if kind == 'MpiiDataset':
-        fault = _mpii_fault(data)
-        if fault:
-            raise UserInputError(f'{split} ann_file {path}: {fault}')
+    if not isinstance(data, dict):
         return
     # test-dev's image info has no "annotations": detections are tested
     needed = {'images', 'annotations'} if split == 'train' else {'images'}
-    keys = set(data) if isinstance(data, dict) else set()
-    if not needed <= keys:
+    if not needed <= set(data):
         raise UserInputError(
             f'{split} ann_file {path} is not a COCO annotation file (no '
-            f'{"/".join(sorted(needed - keys))})')
-    # the entries of what PRTR's configs read; other COCO-style datasets
-    # of mmpose read other fields
-    fault = _coco_fault(data) if kind in ('CocoDataset', '') else None
-    if fault:
-        raise UserInputError(f'{split} ann_file {path}: {fault}')
-    if split == 'train' and not any(
-            isinstance(a, dict) and _usable_person(a)
-            for a in data['annotations']):
+            f'{"/".join(sorted(needed - set(data)))})')
+    if split == 'train' and isinstance(data['annotations'], list) and not any(
+            map(_usable_person, data['annotations'])):
         raise UserInputError(
             f'train ann_file {path} has no usable person (a non-crowd '
             'annotation with a box and at least one labelled keypoint): '
@@ -252,6 +169,18 @@ def check_bbox_file(path: str, ann_file: Optional[str]) -> None:
                              '(category_id 1)')
 
 
+def _leaf_datasets(dataset: Any) -> Iterator[dict]:
+    """The datasets inside wrappers (``CombinedDataset``'s ``datasets``,
+    ``RepeatDataset``'s ``dataset``)."""
+    if not dataset:
+        return
+    if 'datasets' in dataset or 'dataset' in dataset:
+        for inner in dataset.get('datasets') or [dataset.get('dataset')]:
+            yield from _leaf_datasets(inner)
+    else:
+        yield dataset
+
+
 def check_data_files(cfg: Any,
                      splits: Sequence[str] = ('train', 'val', 'test')) -> None:
     """Annotation and person-box files of the dataloaders that will run."""
@@ -259,7 +188,7 @@ def check_data_files(cfg: Any,
         loader = cfg.get(f'{split}_dataloader')
         if not loader:
             continue
-        for ds in dataset_cfgs(loader.get('dataset')):
+        for ds in _leaf_datasets(loader.get('dataset')):
             root = ds.get('data_root', '') or ''
             files = {}
             for key in ('ann_file', 'bbox_file'):
@@ -268,14 +197,13 @@ def check_data_files(cfg: Any,
                     continue
                 full = path if osp.isabs(path) or key == 'bbox_file' \
                     else osp.join(root, path)
-                json_files.append(full)
                 if not osp.isfile(full):
                     raise UserInputError(
                         f'{split} {key} not found: {full} (dataset root '
                         f'{root or "."!r}; README, "Usage on COCO")')
                 files[key] = full
             if 'ann_file' in files:
-                check_annotations(files['ann_file'], split, ds.get('type', ''))
+                check_annotations(files['ann_file'], split)
             if 'bbox_file' in files:
                 check_bbox_file(files['bbox_file'], files.get('ann_file'))
     for split in splits:
@@ -283,11 +211,11 @@ def check_data_files(cfg: Any,
         for ev in (evaluator if isinstance(evaluator, list) else
                    [evaluator] if evaluator else []):
             path = ev.get('ann_file')
-            if path:
-                json_files.append(path)
             if path and not osp.isfile(path):
                 raise UserInputError(f'{split} evaluator ann_file not found: '
                                      f'{path}')
+            if path:
+                load_json(path, f'{split} evaluator ann_file')
 
 
 def check_pretrained(cfg: Any) -> None:

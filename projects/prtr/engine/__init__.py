@@ -1,10 +1,10 @@
 # Copyright (c) prtr authors. All rights reserved.
 """Training machinery: crash-safe checkpoints and exact resume."""
-from .atomic_io import atomic_write_text, commit_file
+from .atomic_local_backend import AtomicLocalBackend
 from .hooks import AtomicCheckpointHook, get_rng_state, set_rng_state
 from .resume import find_resumable_checkpoint
 
 __all__ = [
-    'AtomicCheckpointHook', 'atomic_write_text', 'commit_file',
-    'find_resumable_checkpoint', 'get_rng_state', 'set_rng_state'
+    'AtomicCheckpointHook', 'AtomicLocalBackend', 'find_resumable_checkpoint',
+    'get_rng_state', 'set_rng_state'
 ]

@@ -8,19 +8,18 @@ CheckpointHook), resuming fails although older checkpoints may be fine.
 import glob
 import logging
 import os.path as osp
-from typing import List, Optional
+from typing import Optional
 
 from mmengine.logging import print_log
+from mmengine.runner import find_latest_checkpoint
 
 from prtr.checkpoint import error_line, load_lazily
+from prtr.utils import UserInputError
 
 
 def checkpoint_error(path: str) -> Optional[str]:
-    """Why ``path`` cannot be resumed from, or None if it can.
-
-    The file is unpickled with ``weights_only=True`` (the globals
-    ``import prtr`` allows) and memory-mapped, so the tensors are not read.
-    """
+    """Why ``path`` cannot be resumed from, or None if it can (unpickled
+    with ``weights_only=True`` and memory-mapped: tensors are not read)."""
     if not osp.isfile(path):
         return 'no such file'
     try:
@@ -32,72 +31,44 @@ def checkpoint_error(path: str) -> Optional[str]:
     return None
 
 
-def _candidates(directories: List[str]) -> List[str]:
-    """Checkpoints in ``directories``, newest first; best checkpoints (no
-    optimizer state) and temporary files are left out."""
-    paths = set()
-    for directory in directories:
-        for path in glob.glob(osp.join(directory, '*.pth')):
-            name = osp.basename(path)
-            if not name.startswith(('best_', '.')):
-                paths.add(osp.abspath(path))
-    return sorted(paths, key=lambda p: (osp.getmtime(p), p), reverse=True)
-
-
 def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint to resume from in ``work_dir``.
-
-    The one ``last_checkpoint`` names if it loads; otherwise, with a
-    warning, the newest loadable checkpoint of the work directory (and of
-    the directory ``last_checkpoint`` points to).
-
-    Args:
-        work_dir (str): The training's work directory.
-
-    Returns:
-        Optional[str]: The checkpoint path, or None if the directory holds
-        neither ``last_checkpoint`` nor a checkpoint (training starts from
-        scratch, as with mmengine).
+    """The checkpoint named by ``last_checkpoint`` (mmengine's
+    ``find_latest_checkpoint``) if it loads; else, with a warning, the
+    newest loadable checkpoint of ``work_dir`` and of the folder
+    ``last_checkpoint`` points to (best checkpoints, which hold no
+    optimizer state, left out); None if there is no checkpoint at all.
 
     Raises:
-        prtr.utils.UserInputError: There are checkpoints, none loads.
+        UserInputError: There are checkpoints, none loads.
     """
-    from prtr.utils import UserInputError
-    save_file = osp.join(work_dir, 'last_checkpoint')
-    last = None
-    if osp.isfile(save_file):
-        with open(save_file) as f:
-            last = f.read().strip() or None
-    directories = [work_dir] + ([osp.dirname(last)] if last else [])
-    if last is not None:
-        error = checkpoint_error(last)
-        if error is None:
-            return last
-        print_log(
-            f'{save_file} names {last}, which cannot be resumed from '
-            f'({error}); looking for an older checkpoint',
-            logger='current',
-            level=logging.WARNING)
-    candidates = _candidates(directories)
+    last = find_latest_checkpoint(work_dir) or None
+    if last is not None and checkpoint_error(last) is None:
+        return last
+    folders = {work_dir} | ({osp.dirname(last)} if last else set())
+    paths = {
+        osp.abspath(p)
+        for folder in folders
+        for p in glob.glob(osp.join(folder, '*.pth'))
+        if not osp.basename(p).startswith('best_')
+    }
+    candidates = sorted(
+        paths, key=lambda p: (osp.getmtime(p), p), reverse=True)
     if last is None and not candidates:
         return None
-    if last is None:
-        print_log(
-            f'no {save_file}; looking for the newest checkpoint',
-            logger='current',
-            level=logging.WARNING)
+    why = f'{last} cannot be resumed from ({checkpoint_error(last)})' \
+        if last else 'no last_checkpoint'
+    print_log(
+        f'{work_dir}: {why}; looking for the newest loadable checkpoint',
+        logger='current',
+        level=logging.WARNING)
     for path in candidates:
         error = checkpoint_error(path)
-        if error is None:
-            print_log(
-                f'resuming from {path}',
-                logger='current',
-                level=logging.WARNING)
-            return path
         print_log(
-            f'skipping {path}: {error}',
+            f'skipping {path}: {error}' if error else f'resuming from {path}',
             logger='current',
             level=logging.WARNING)
+        if error is None:
+            return path
     raise UserInputError(
         f'--resume: no loadable checkpoint in {work_dir} (last_checkpoint: '
         f'{last or "missing"}; {len(candidates)} other checkpoint file(s), '

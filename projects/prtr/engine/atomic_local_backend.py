@@ -1,0 +1,78 @@
+# Copyright (c) prtr authors. All rights reserved.
+"""mmengine's local file backend with crash-safe writes, registered as
+``backend_args=dict(backend='atomic_local')``.
+
+mmengine's ``CheckpointHook`` and ``save_checkpoint`` write through the file
+backend that ``backend_args`` names (``LocalBackend.put`` writes in place: a
+kill leaves a truncated file), and the hook removes the oldest kept (or the
+previous best) checkpoint *before* it writes the new one. Here ``put``
+writes a temporary file in the target's folder, flushes it to disk and
+renames it over the target (``os.replace`` is atomic), and ``remove`` only
+records the file: :func:`finish_removals` removes it once the new
+checkpoint is complete (``AtomicCheckpointHook`` calls it after each
+save). mmengine has no such backend; its registry is the extension point
+for one.
+"""
+import os
+import os.path as osp
+import shutil
+from typing import Dict, Iterable, List, Union
+
+from mmengine.fileio import LocalBackend, register_backend
+
+# removals waiting for a complete checkpoint, per folder (the hook and
+# save_checkpoint each build their own backend instance)
+PENDING: Dict[str, List[str]] = {}
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # a folder on a file system that cannot sync one
+        if not osp.isdir(path):
+            raise
+    finally:
+        os.close(fd)
+
+
+@register_backend('atomic_local')
+class AtomicLocalBackend(LocalBackend):
+    """A file written by :meth:`put` is complete or absent; :meth:`remove`
+    waits for :func:`finish_removals`."""
+
+    def put(self, obj: bytes, filepath: Union[str, os.PathLike]) -> None:
+        path = osp.abspath(filepath)
+        folder = osp.dirname(path)
+        tmp = osp.join(folder, f'.{osp.basename(path)}.tmp-{os.getpid()}')
+        try:
+            super().put(obj, tmp)
+            _fsync(tmp)
+            os.replace(tmp, path)
+            _fsync(folder)  # the rename itself survives a power loss
+        finally:
+            if osp.exists(tmp):
+                os.remove(tmp)
+
+    def remove(self, filepath: Union[str, os.PathLike]) -> None:
+        path = osp.abspath(filepath)
+        PENDING.setdefault(osp.dirname(path), []).append(path)
+
+    rmtree = remove  # checkpoints of deepspeed are folders
+
+
+def finish_removals(folder: str, keep: Iterable[str] = ()) -> None:
+    """Remove the files of ``folder`` whose removal was requested, but
+    those in ``keep`` (written again since)."""
+    keep = {osp.abspath(p) for p in keep if p}
+    for path in PENDING.pop(osp.abspath(folder), []):
+        if path not in keep:
+            remove_now(path)
+
+
+def remove_now(path: str) -> None:
+    """Remove a file or a folder if it exists."""
+    if osp.isdir(path):
+        shutil.rmtree(path)
+    elif osp.lexists(path):
+        os.remove(path)
