@@ -5,37 +5,24 @@
         [--batch-sizes 1 32] [--threads 2] [--rounds 3] [--min-run-time 1]
         [--out F.md]
 
-For each config (default: PRTR R-50 and HRNet-W32 at 384x288), the model
-with random weights (latency does not depend on them) is exported by
-``prtr.deployment.export_onnx`` with a dynamic batch, then the same graph -
-preprocessed crops in, the last layer's joint probabilities and
-coordinates out - is timed in PyTorch (``torch.no_grad``) and in an
-onnxruntime CPU session by ``torch.utils.benchmark.Timer.blocked_autorange``
-in ``--rounds`` alternating rounds (PyTorch, onnxruntime, PyTorch, ...;
-each round runs at least ``--min-run-time``); the table gives the median
-per call over all rounds' measurements. Both use ``--threads`` threads.
-Hungarian decoding, on the host in both backends, is not timed.
+Each config's graph (``prtr.deployment``; random weights) is timed in
+PyTorch (``no_grad``) and in an onnxruntime CPU session on ``--threads``
+threads, by ``torch.utils.benchmark``'s ``blocked_autorange``, the two
+in alternating rounds: median per call over all rounds.
 """
 import argparse
+import io
 import os
 import os.path as osp
-import statistics
-import sys
-import tempfile
 from typing import List, Optional
 
-try:
-    import prtr  # noqa: F401
-except ImportError:  # a plain checkout: the package lives in projects/
-    sys.path.insert(0, osp.join(osp.dirname(__file__), '..', '..', 'projects'))
-    import prtr  # noqa: F401
-
+import onnxruntime as ort
 import torch
 import torch.utils.benchmark as benchmark
 from mmengine.config import Config
+from mmpose.apis import init_model
 
-from prtr.benchmarking.config import build_model, input_size_of
-from prtr.benchmarking.measure import setup_scope
+from prtr.deployment import ExportGraph, export_onnx, input_hw
 
 DEFAULT = [
     'configs/prtr_res50_4xb32-200e_coco-384x288.py',
@@ -43,101 +30,59 @@ DEFAULT = [
 ]
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def measure(config: str, args: argparse.Namespace) -> List[str]:
+    """The config's table rows, one per batch size."""
+    cfg = Config.fromfile(config)
+    model = init_model(cfg, device='cpu')  # random weights
+    graph = ExportGraph(model).eval()
+    height, width = input_hw(cfg)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    options.inter_op_num_threads = 1
+    onnx_file = io.BytesIO()
+    export_onnx(model, onnx_file, (1, 3, height, width), True)
+    session = ort.InferenceSession(
+        onnx_file.getvalue(), options, providers=['CPUExecutionProvider'])
+    rows = []
+    for batch in args.batch_sizes:
+        inputs = graph.example_inputs(batch, height, width)
+        feeds = {n: t.numpy() for n, t in zip(graph.input_names, inputs)}
+        env = dict(graph=graph, inputs=inputs, session=session, feeds=feeds)
+        timers = [
+            benchmark.Timer(stmt, globals=env, num_threads=args.threads)
+            for stmt in ('graph(*inputs)', 'session.run(None, feeds)')
+        ]
+        runs = [[
+            timer.blocked_autorange(min_run_time=args.min_run_time)
+            for timer in timers
+        ] for _ in range(args.rounds)]
+        pytorch_ms, ort_ms = (
+            benchmark.Measurement.merge(m)[0].median * 1e3 for m in zip(*runs))
+        rows.append(f'| {osp.basename(config)} | {batch} | {pytorch_ms:.1f} '
+                    f'| {ort_ms:.1f} | {ort_ms / pytorch_ms:.2f} |')
+    return rows
+
+
+def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('configs', nargs='*', default=DEFAULT)
     parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 32])
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--rounds', type=int, default=3)
-    parser.add_argument(
-        '--min-run-time',
-        type=float,
-        default=1.0,
-        help='seconds each round of a backend runs at least')
+    parser.add_argument('--min-run-time', type=float, default=1.0)
     parser.add_argument('--out', help='write the Markdown table here too')
-    return parser.parse_args(argv)
-
-
-def measure(config: str, batch_sizes: List[int], threads: int, rounds: int,
-            min_run_time: float) -> List[dict]:
-    import onnxruntime as ort
-
-    from prtr.deployment import ExportGraph, export_onnx
-    cfg = Config.fromfile(config)
-    torch.manual_seed(0)
-    model = build_model(cfg).eval()  # random weights: no init_cfg
-    graph = ExportGraph(model).eval()
-    w, h = input_size_of(cfg)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_file = osp.join(tmp, 'model.onnx')
-        export_onnx(model, onnx_file, (1, 3, h, w), dynamic_batch=True)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(
-            onnx_file, options, providers=['CPUExecutionProvider'])
-        for batch in batch_sizes:
-            # the cascade's graph also takes pad_scale (unpadded: ones)
-            x = (torch.randn(batch, 3, h, w), torch.ones(batch, 2))
-            x = x[:len(graph.input_names)]
-            feed = {n: t.numpy() for n, t in zip(graph.input_names, x)}
-
-            def pytorch():
-                with torch.no_grad():
-                    graph(*x)
-
-            def onnxruntime():
-                session.run(None, feed)
-
-            fns = dict(pytorch=pytorch, onnxruntime=onnxruntime)
-            samples = {name: [] for name in fns}
-            for fn in fns.values():
-                fn()  # warm-up
-            for _ in range(rounds):
-                for name, fn in fns.items():
-                    timer = benchmark.Timer(
-                        stmt='fn()', globals=dict(fn=fn), num_threads=threads)
-                    samples[name] += timer.blocked_autorange(
-                        min_run_time=min_run_time).times
-            times = {
-                name: statistics.median(t) * 1e3
-                for name, t in samples.items()
-            }
-            rows.append(
-                dict(
-                    config=osp.basename(config),
-                    batch=batch,
-                    pytorch_ms=times['pytorch'],
-                    onnxruntime_ms=times['onnxruntime']))
-    return rows
-
-
-def table(rows: List[dict], threads: int) -> str:
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     lines = [
         '| config | batch | PyTorch (ms) | onnxruntime (ms) | '
         'onnxruntime / PyTorch |', '|---|---|---|---|---|'
     ]
-    for r in rows:
-        lines.append(f'| {r["config"]} | {r["batch"]} | '
-                     f'{r["pytorch_ms"]:.1f} | {r["onnxruntime_ms"]:.1f} | '
-                     f'{r["onnxruntime_ms"] / r["pytorch_ms"]:.2f} |')
-    import onnxruntime
-    lines.append(f'\ntorch {torch.__version__}, onnxruntime '
-                 f'{onnxruntime.__version__}, {threads} threads, '
-                 f'{os.cpu_count()} CPUs')
-    return '\n'.join(lines) + '\n'
-
-
-def main(argv: Optional[List[str]] = None) -> None:
-    args = parse_args(argv)
-    setup_scope()
-    torch.set_num_threads(args.threads)
-    rows = []
-    for config in args.configs:
-        rows += measure(config, args.batch_sizes, args.threads, args.rounds,
-                        args.min_run_time)
-    text = table(rows, args.threads)
+    with torch.no_grad():  # PyTorch's inference mode
+        for config in args.configs:
+            lines += measure(config, args)
+    lines.append(f'\ntorch {torch.__version__}, onnxruntime {ort.__version__}'
+                 f', {args.threads} threads, {os.cpu_count()} CPUs')
+    text = '\n'.join(lines) + '\n'
     print(text)
     if args.out:
         with open(args.out, 'w') as f:

@@ -1,54 +1,34 @@
 # Copyright (c) prtr authors. All rights reserved.
 """PRTR's matching and set loss against the official code, side by side.
 
-    python tools/analysis_tools/benchmark_prtr_ops.py [--repeats N]
+    python tools/analysis_tools/benchmark_prtr_ops.py [--repeats 10] \
+        [--device cuda] [--step-batch 32] [--skip-step] [--compile]
 
-Both sides run in one process, one after the other, on the same inputs;
-medians over the repeats. The official side re-implements what upstream's
-``two_stage/lib/models/matcher.py`` (``HungarianMatcher``) and
-``two_stage/lib/core/loss.py`` (``SetCriterion``) do: per decoder layer a
-batched cost (softmax, ``-prob[..., :K] + 5 * cdist(p=1)``), ``.cpu()``,
-scipy's ``linear_sum_assignment`` per image, then per layer a
-cross-entropy and an L1 loss gathered through index permutations.
-
-1. The assigner for 32 images x 6 decoder layers (N=100, K=17), with the
-   config's solver and with ``solver='device'`` (tensor operations, no host
-   transfer). Goal: ours / official <= 0.5.
-2. The PRTR head's training step (R-50 head: 2048-channel 12x9 features,
-   forward, assignment, loss, backward), batch 32 (``--step-batch``): time
-   and aten operators (torch.profiler), for the whole step and for the loss
-   path alone (assignment + losses + their backward, from fixed head
-   outputs); the step also as it was before the lean transformer forward
-   (mmdet's modules' forward) and, with ``--compile``, under
-   ``torch.compile``; and the host's work per step: the same step of the
-   head at width 8 and batch 1, where arithmetic is negligible.
-3. On a GPU: host synchronisations in the loss path
-   (``torch.cuda.set_sync_debug_mode``).
+The official side re-implements upstream's ``HungarianMatcher`` and
+``SetCriterion`` (``two_stage/lib/models/matcher.py``, ``core/loss.py``):
+per decoder layer a batched cost, ``.cpu()``, scipy's
+``linear_sum_assignment`` per image, cross-entropy and L1 through index
+permutations. Both sides get the same inputs (the R-50 head's: 6 layers,
+100 queries, 17 joints), on 1 thread; times by ``torch.utils.benchmark``,
+aten operators by ``torch.profiler``. Row 4 is the head at width 8, batch
+1, where arithmetic is negligible: the host's work per step.
 """
 import argparse
 import copy
 import os.path as osp
 import platform
-import statistics
-import sys
-import time
 import warnings
+from typing import Callable, Dict, List
 
 import torch
 import torch.nn.functional as F
-
-try:
-    import prtr  # noqa: F401
-except ImportError:
-    sys.path.insert(0, osp.join(osp.dirname(__file__), '..', '..', 'projects'))
-    import prtr  # noqa: F401
-
+import torch.utils.benchmark as benchmark
 from mmengine.config import Config
 from mmpose.registry import MODELS
 from mmpose.utils import register_all_modules
 from scipy.optimize import linear_sum_assignment
-
-from prtr.models.layers.detr_transformer import DETR_TRANSFORMER
+from torch import Tensor, nn
+from torch.profiler import ProfilerActivity, profile
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 CONFIG = osp.join(ROOT, 'configs', 'prtr_res50_4xb32-200e_coco-384x288.py')
@@ -94,111 +74,60 @@ def official_set_loss(all_logits, all_coords, targets, weights, eos_coef=0.1):
     return losses
 
 
-def median_times(fns, repeats, device):
-    """Median seconds per call of each function, the calls interleaved
-    (one of each per round) so that a change in machine load hits all
-    (``torch.utils.benchmark.Timer`` times one statement at a time, with
-    untimed calls before each measurement: see
-    :func:`prtr.benchmarking.time_steps`)."""
-    for fn in fns.values():
-        fn()  # warm-up
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            if device != 'cpu':
-                torch.cuda.synchronize()
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in times.items()}
+def official_loss(logits, coords, targets, weights) -> Tensor:
+    return sum(official_set_loss(logits, coords, targets, weights).values())
 
 
-def count_aten_ops(fn):
-    """aten operators dispatched by one call (forward and backward)."""
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        fn()
-    return sum(1 for e in prof.events() if e.name.startswith('aten::'))
-
-
-def make_inputs(device,
-                batch_size=32,
-                num_layers=6,
-                num_queries=100,
-                num_joints=17):
-    g = torch.Generator().manual_seed(0)
-    logits = torch.randn(
-        num_layers, batch_size, num_queries, num_joints + 1, generator=g)
-    coords = torch.rand(num_layers, batch_size, num_queries, 2, generator=g)
-    targets = torch.rand(batch_size, num_joints, 2, generator=g)
-    weights = (torch.rand(batch_size, num_joints, 1, generator=g)
-               > 0.2).float()
-    return [t.to(device) for t in (logits, coords, targets, weights)]
-
-
-def bench_assigner(head, repeats, device):
-    """Seconds per call: our assigner as configured, the same with
-    ``solver='device'`` (no host transfer), and the official matcher."""
-    logits, coords, targets, _ = make_inputs(device)
-    on_device = copy.copy(head.assigner)
-    on_device.solver = 'device'
-    return median_times(
-        dict(
-            ours=lambda: head.assigner.assign(logits, coords, targets),
-            device=lambda: on_device.assign(logits, coords, targets),
-            official=lambda: [
-                official_matcher(lg, c, targets, targets.size(1))
-                for lg, c in zip(logits, coords)
-            ]), repeats, device)
-
-
-def ours_loss(head, logits, coords, targets, weights):
+def ours_loss(head: nn.Module, logits, coords, targets, weights) -> Tensor:
     """Our set loss of every decoder layer, summed as ``parse_losses``."""
     losses = head.loss_by_feat(logits, coords, targets, weights[..., 0])
     return sum(v for k, v in losses.items() if 'loss' in k)
 
 
-def official_loss(logits, coords, targets, weights):
-    return sum(official_set_loss(logits, coords, targets, weights).values())
+def measure(row: str, fns: Dict[str, Callable], rounds: int) -> None:
+    """Print each function's median milliseconds and aten operators per
+    call, and ours (the first) / it. A round runs a ``blocked_autorange``
+    of each in turn, so that a change of machine load hits all."""
+    timers = [
+        benchmark.Timer('fn()', globals=dict(fn=fn)) for fn in fns.values()
+    ]
+    runs = [[timer.blocked_autorange(min_run_time=0.1) for timer in timers]
+            for _ in range(rounds)]
+    print(row)
+    for (name, fn), measurements in zip(fns.items(), zip(*runs)):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            fn()
+        ops = sum(e.name.startswith('aten::') for e in prof.events())
+        ms = benchmark.Measurement.merge(measurements)[0].median * 1e3
+        if name == 'ours':
+            ours = ms, ops
+        print(f'   {name}: {ms:.2f} ms, {ops} aten ops; ours / {name}: time '
+              f'{ours[0] / ms:.3f}, ops {ours[1] / ops:.3f}')
 
 
-def compare(fns, repeats, device):
-    """``{name: (median seconds, aten operators)}`` of each function."""
-    times = median_times(fns, repeats, device)
-    return {
-        name: (times[name], count_aten_ops(fn))
-        for name, fn in fns.items()
-    }
+def make_inputs(device: str, batch_size: int = 32) -> List[Tensor]:
+    """Seeded head outputs of 6 layers, targets and target weights."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, batch_size, 100, 18, generator=g)
+    coords = torch.rand(6, batch_size, 100, 2, generator=g)
+    targets = torch.rand(batch_size, 17, 2, generator=g)
+    weights = (torch.rand(batch_size, 17, 1, generator=g) > 0.2).float()
+    return [t.to(device) for t in (logits, coords, targets, weights)]
 
 
-def bench_loss_path(head, repeats, device):
-    """Assignment + losses + their backward, from fixed head outputs."""
-    logits, coords, targets, weights = make_inputs(device)
-    logits.requires_grad_(True)
-    coords.requires_grad_(True)
-    inputs = (logits, coords, targets, weights)
-    return compare(
-        dict(
-            ours=lambda: ours_loss(head, *inputs).backward(),
-            official=lambda: official_loss(*inputs).backward()), repeats,
-        device)
+def train_steps(head: nn.Module,
+                feats: Tensor,
+                compiled: bool = False) -> Dict[str, Callable]:
+    """The head's training step: ``ours`` (lean transformer forward),
+    ``before`` (mmdet's forward), ``official`` (mmdet's forward: DETR's
+    layers, and the official loss), ``compiled`` (ours, inductor)."""
+    _, _, targets, weights = make_inputs(feats.device, feats.size(0))
 
-
-def train_steps(head, feats, targets, weights, compiled=False):
-    """Training steps of the head (forward, loss, backward): ``ours``
-    (lean transformer forward, our loss), ``before`` (mmdet's transformer
-    modules' forward, our loss: the step before the lean forward),
-    ``official`` (the same layers as the official DETR transformer,
-    ``nn.MultiheadAttention``, and the official loss) and with ``compiled``
-    ours under ``torch.compile`` (inductor)."""
-
-    supported = head.lean_forward  # False: the config is not DETR's
-
-    def step(loss, lean, model=head):
+    def step(loss: Callable, lean: bool, model: nn.Module = head):
 
         def run():
-            head.lean_forward = lean and supported
-            loss(head, *model(feats), targets, weights).backward()
+            head.lean_forward = lean
+            loss(head, *model((feats, )), targets, weights).backward()
 
         return run
 
@@ -211,135 +140,81 @@ def train_steps(head, feats, targets, weights, compiled=False):
     return steps
 
 
-def head_steps(head, device, batch_size=32, compiled=False):
-    """:func:`train_steps` on fixed R-50 features."""
-    feats = (torch.randn(batch_size, 2048, 12, 9, device=device), )
-    _, _, targets, weights = make_inputs(device, batch_size=batch_size)
-    return train_steps(head, feats, targets, weights, compiled)
-
-
-def narrow_head(head_cfg, device, width=8):
-    """The R-50 head (6 + 6 layers, 100 queries, 8 heads) at width 8 on an
-    8-channel map: its step runs the same operators with next to no
-    arithmetic, so its time is the host's work per step (dispatch, Python,
+def narrow_head(head_cfg: Config, width: int = 8) -> nn.Module:
+    """The R-50 head at ``width``: the same operators with next to no
+    arithmetic, so its step's time is the host's work (dispatch, Python,
     autograd), what bounds a GPU step at the configs' batch sizes."""
     cfg = copy.deepcopy(head_cfg)
-    transformer = copy.deepcopy(DETR_TRANSFORMER)
-    for part in transformer.values():
-        layer = part['layer_cfg']
-        for name in ('self_attn_cfg', 'cross_attn_cfg'):
-            if name in layer:
-                layer[name]['embed_dims'] = width
-        layer['ffn_cfg'].update(
-            embed_dims=width, feedforward_channels=2 * width)
-    cfg.update(
-        in_channels=width,
-        embed_dims=width,
-        transformer=transformer,
-        positional_encoding=dict(num_feats=width // 2, normalize=True))
-    return MODELS.build(cfg).to(device).train()
+    for part in cfg.transformer.values():
+        for module_cfg in part.layer_cfg.values():  # attentions and FFN
+            module_cfg.embed_dims = width
+        part.layer_cfg.ffn_cfg.feedforward_channels = 2 * width
+    cfg.update(in_channels=width, embed_dims=width)
+    cfg.positional_encoding.num_feats = width // 2
+    return MODELS.build(cfg)
 
 
-def host_steps(head_cfg, device, width=8):
-    """:func:`train_steps` of :func:`narrow_head`, batch 1."""
-    feats = (torch.randn(1, width, 12, 9, device=device), )
-    _, _, targets, weights = make_inputs(device, batch_size=1)
-    return train_steps(
-        narrow_head(head_cfg, device, width), feats, targets, weights)
-
-
-def count_syncs(head, device):
-    """Host synchronisations of the loss path (CUDA only)."""
-    logits, coords, targets, weights = make_inputs(device)
-    logits.requires_grad_(True)
-    torch.cuda.set_sync_debug_mode('warn')
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
-            ours_loss(head, logits, coords, targets, weights).backward()
-    finally:
-        torch.cuda.set_sync_debug_mode(0)
-    return sum('synchroniz' in str(w.message) for w in caught)
-
-
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--repeats', type=int, default=10, help='rounds')
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--skip-step', action='store_true', help='no row 3')
+    parser.add_argument('--step-batch', type=int, default=32, help='row 3')
     parser.add_argument(
-        '--skip-step',
-        action='store_true',
-        help='skip the whole-step measurement (seconds per step on a CPU)')
-    parser.add_argument(
-        '--step-batch',
-        type=int,
-        default=32,
-        help='batch size of the head training step (32: the configs\' per-GPU '
-        'batch; a small one shows the dispatch-bound regime)')
-    parser.add_argument(
-        '--compile',
-        action='store_true',
-        help='also time the step under torch.compile (inductor; minutes of '
-        'compilation on a CPU)')
+        '--compile', action='store_true', help='row 3 also compiled')
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)  # as the timers run
     register_all_modules()
+    device, rounds = args.device, args.repeats
     head_cfg = Config.fromfile(CONFIG).model.head
-    head = MODELS.build(head_cfg).to(args.device).train()
-    print(f'machine: {platform.node()} {platform.processor()}, '
-          f'{args.threads} thread(s), torch {torch.__version__}, '
-          f'device {args.device}')
-
-    # One training step of the head first, as any training loop has run
-    # before its n-th matching: glibc raises its mmap threshold once large
-    # blocks are freed, after which MB-sized buffers come from the heap
-    # instead of fresh zeroed pages (without it the batched assigner's
-    # 1-2 MB buffers page-fault on every call: ~1.5 ms of its ~3.5 ms here)
-    head_steps(head, args.device)['ours']()
+    head = MODELS.build(head_cfg).to(device).train()
+    print(f'{platform.node()} {platform.processor()}, 1 thread, torch '
+          f'{torch.__version__}, device {device}')
+    # a training step first, as in training: glibc then serves the
+    # assigner's MB buffers from the heap, not fresh zeroed pages per call
+    train_steps(head, torch.randn(32, 2048, 12, 9, device=device))['ours']()
     head.zero_grad(set_to_none=True)
-    times = bench_assigner(head, args.repeats, args.device)
-    ours, device, official = times['ours'], times['device'], times['official']
-    print(f'1. assigner, 32 images x 6 layers (N=100, K=17): ours '
-          f'({head.assigner.solver!r} solver) {ours * 1e3:.2f} ms, official '
-          f'{official * 1e3:.2f} ms, ratio {ours / official:.3f} (goal <= '
-          f"0.5); ours with solver='device' {device * 1e3:.2f} ms, ratio "
-          f'{device / official:.3f}')
 
-    rows = [('loss path (assign + loss + backward)',
-             bench_loss_path(head, args.repeats, args.device))]
+    logits, coords, targets, weights = make_inputs(device)
+    on_device = copy.copy(head.assigner)
+    on_device.solver = 'device'
+    measure(
+        f'1. assigner, 32 images x 6 layers, {head.assigner.solver!r} solver',
+        dict(
+            ours=lambda: head.assigner.assign(logits, coords, targets),
+            device_solver=lambda: on_device.assign(logits, coords, targets),
+            official=lambda: [
+                official_matcher(lg, c, targets, 17)
+                for lg, c in zip(logits, coords)
+            ]), rounds)
+    inputs = (logits.requires_grad_(), coords.requires_grad_(), targets,
+              weights)
+    measure(
+        '2. loss path (assign + loss + backward)',
+        dict(
+            ours=lambda: ours_loss(head, *inputs).backward(),
+            official=lambda: official_loss(*inputs).backward()), rounds)
     if not args.skip_step:
-        rows.append((f'head training step, batch {args.step_batch}',
-                     compare(
-                         head_steps(head, args.device,
-                                    args.step_batch, args.compile),
-                         max(3, args.repeats // 3), args.device)))
-    rows.append(('host work per step (the head at width 8, batch 1)',
-                 compare(
-                     host_steps(head_cfg, args.device), 10 * args.repeats,
-                     args.device)))
-    for i, (name, res) in enumerate(rows, 2):
-        (t_o, n_o), (t_u, n_u) = res['ours'], res['official']
-        print(f'{i}. {name}: ours {t_o * 1e3:.1f} ms / {n_o} aten ops, '
-              f'official {t_u * 1e3:.1f} ms / {n_u} ops; ratios time '
-              f'{t_o / t_u:.3f}, ops {n_o / n_u:.3f}')
-        for other in ('before', 'compiled'):
-            if other in res:
-                t, n = res[other]
-                print(f'   {other}: {t * 1e3:.1f} ms / {n} aten ops; ours / '
-                      f'{other}: time {t_o / t:.3f}, ops {n_o / n:.3f}')
-    if args.device != 'cpu':
-        configured = count_syncs(head, args.device)
-        solver = head.assigner.solver
-        head.assigner.solver = 'device'
-        try:
-            on_device = count_syncs(head, args.device)
-        finally:
-            head.assigner.solver = solver
-        print(f'{len(rows) + 2}. host synchronisations in the loss path: '
-              f'{configured} ({solver!r} solver), {on_device} '
-              "(solver='device'; goal 0)")
+        feats = torch.randn(args.step_batch, 2048, 12, 9, device=device)
+        measure(f'3. head training step, batch {args.step_batch}',
+                train_steps(head, feats, args.compile), max(3, rounds // 3))
+    narrow = narrow_head(head_cfg).to(device).train()
+    measure('4. host work per step (the head at width 8, batch 1)',
+            train_steps(narrow, torch.randn(1, 8, 12, 9, device=device)),
+            rounds)
+    if device == 'cpu':
+        return
+    for solver in (head.assigner.solver, 'device'):
+        # CUDA's sync debug mode warns of every host synchronisation
+        head.assigner.solver = solver
+        with warnings.catch_warnings(record=True) as syncs:
+            warnings.simplefilter('always')
+            torch.cuda.set_sync_debug_mode('warn')
+            ours_loss(head, *inputs).backward()
+            torch.cuda.set_sync_debug_mode(0)
+        print(f'5. host synchronisations of the loss path, {solver!r} '
+              f'solver: {len(syncs)} (goal: 0)')
 
 
 if __name__ == '__main__':
