@@ -1,353 +1,419 @@
 # Copyright (c) prtr authors. All rights reserved.
-"""Benchmark PRTR against mmpose's heatmap models, side by side in one run.
+"""Benchmark PRTR against mmpose's heatmap models, side by side.
 
-    python tools/analysis_tools/benchmark.py [--out FILE.md] [--chart F.png]
-        [--batch-sizes 1 32] [--train-batch 4] [--repeats 10]
-        [--device cpu|cuda] [--amp [float16|bfloat16]]
-        [--pair PRTR_CONFIG BASELINE_CONFIG]...
+Each pair (default: PRTR R-50 and HRNet-W32 384x288 against mmpose's
+SimpleBaseline R-50 and HRNet-W32, configs/baselines/) is built in this
+process with random weights: parameters; GFLOPs of one forward pass on one
+input (mmengine's get_model_complexity_info, as mmpose's get_flops.py);
+latency of test_step (flip test as configured, decoding) and of train_step
+with the config's optim_wrapper on synthetic batches, timed by
+torch.utils.benchmark in --rounds rounds that alternate the two models
+(A B, B A, ...) so both see the same load; on a GPU the peak memory from
+building the model through two steps.
 
-Default pairs (same backbone, same 384x288 input):
-PRTR R-50 vs mmpose's SimpleBaseline R-50 and PRTR HRNet-W32 vs mmpose's
-HRNet-W32 heatmap model (configs/baselines/). For every model:
-
-- parameters, all and trainable;
-- FLOPs of one forward pass (``mode='tensor'``: no flip, no decoding) on one
-  input of the config's size, by mmengine's ``get_model_complexity_info``
-  (as mmpose's ``get_flops.py``), which counts a multiply-add as one FLOP
-  (as the PRTR paper's GFLOPs do);
-- inference latency: median wall time of ``model.test_step`` on a batch of
-  synthetic crops of the config's size: data preprocessing (to the device,
-  normalisation), the forward pass(es) with flip test as configured (or as
-  ``--flip-test`` says), decoding to image coordinates. No data loading;
-- training step: median wall time of ``model.train_step`` with the config's
-  ``optim_wrapper`` (preprocessing, forward, loss with its target matching,
-  backward, gradient clipping, optimizer step), targets made by the config's
-  codec from random keypoints;
-- timing: PRTR and its baseline are built in one fresh process and their
-  steps alternate (A B, B A, ...), so both see the same load on a shared
-  machine (``--no-interleave``: each model in its own process, one after
-  the other);
-- peak memory: each model alone in a fresh process (two steps). CPU: the
-  process's peak resident set (VmHWM, reset when the kernel allows, else
-  ``getrusage``) minus its resident set before the model is built; GPU:
-  ``torch.cuda.max_memory_allocated`` (tensors only, no CUDA context);
-- optionally COCO AP: ``--ann-file``/``--data-root`` and a ``--checkpoint``
-  per model run each config's test loop on that data.
-
-``--cascade CONFIG`` benchmarks the end-to-end cascade instead, against
-two-stage PRTR behind an mmdet person detector of the same size (default:
-mmdet's DETR / Deformable DETR R-50 as the cascade's person stage, and PRTR
-R-50 384x288), per image with ``--persons`` persons: parameters, FLOPs and
-latency, both systems timed alternately in this process
-(:mod:`prtr.benchmarking.cascade`).
-
-The measuring, the report and the chart live in :mod:`prtr.benchmarking`;
-this script parses the command line. Writes a Markdown table (stdout
-and ``--out``), the ratios PRTR / baseline and a PNG bar chart of those
-ratios (``--chart``).
+--cascade CONFIG sets the end-to-end cascade against mmdet's detector of
+its person stage's size followed by two-stage PRTR, per image with N
+(--persons) persons, each system as a demo runs it.
 """
 import argparse
-import dataclasses
+import copy
 import os.path as osp
+import statistics
 import sys
-import time
-import warnings
 from datetime import datetime, timezone
-from typing import List, Optional
+from functools import partial
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-# mmengine and mmcv import pkg_resources: one warning per process
-warnings.filterwarnings('ignore', 'pkg_resources is deprecated')
+import mmcv
+import mmdet
+import mmengine
+import mmpose
+import numpy as np
+import torch
+from mmengine.analysis import get_model_complexity_info
+from mmengine.config import Config, DictAction
+from mmengine.hub import get_config
+from mmengine.logging import MMLogger
+from mmengine.registry import DefaultScope
+from mmpose.apis import init_model
+from mmpose.testing import get_packed_inputs
+from torch.utils import benchmark
+
+from prtr.utils.input_size import config_dicts, set_input_size
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-try:
-    import prtr  # noqa: F401
-except ImportError:  # a plain checkout: the package lives in projects/
-    sys.path.insert(0, osp.join(ROOT, 'projects'))
-    import prtr  # noqa: F401
-
-import mmengine
-import torch
-from mmengine.config import DictAction
-from mmengine.utils import mkdir_or_exist
-
-from prtr.benchmarking import (DEFAULT_PAIRS, BenchmarkSettings, draw_chart,
-                               render_report, run_benchmark)
-from prtr.benchmarking.cascade import (render_cascade_report,
-                                       run_cascade_benchmark)
-from prtr.benchmarking.machine import (device_kind, machine_description,
-                                       prtr_description, software_versions)
-from prtr.benchmarking.measure import setup_scope
+PRTR_R50 = 'configs/prtr_res50_4xb32-200e_coco-384x288.py'
+DEFAULT_PAIRS = [
+    (PRTR_R50, 'configs/baselines/td-hm_res50_8xb64-210e_coco-384x288.py'),
+    ('configs/prtr_hrnet-w32_4xb16-200e_coco-384x288.py',
+     'configs/baselines/td-hm_hrnet-w32_8xb64-210e_coco-384x288.py'),
+]
+# mmdet's detector of a cascade's person stage (same transformer, same
+# backbone), by head type, backbone depth, box refinement, two-stage
+DETECTORS = {
+    ('DETRPersonHead', 50, False, False):
+    'mmdet::detr/detr_r50_8xb2-150e_coco.py',
+    ('DeformableDETRPersonHead', 50, False, False):
+    'mmdet::deformable_detr/deformable-detr_r50_16xb2-50e_coco.py',
+    ('DeformableDETRPersonHead', 50, True, False):
+    'mmdet::deformable_detr/deformable-detr-refine_r50_16xb2-50e_coco.py',
+    ('DeformableDETRPersonHead', 50, True, True):
+    'mmdet::deformable_detr/'
+    'deformable-detr-refine-twostage_r50_16xb2-50e_coco.py',
+}
+PAIR_ONLY = ('pair', 'input_size', 'amp', 'batch_sizes', 'train_batch')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """The command line's options, checked, with their defaults."""
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n'.join(__doc__.splitlines()[1:]))
-    parser.add_argument(
-        '--pair',
-        nargs=2,
-        action='append',
-        metavar=('PRTR_CONFIG', 'BASELINE_CONFIG'),
-        help='a PRTR config and the baseline it is set against (repeatable; '
-        'default: R-50 and HRNet-W32 384x288 against mmpose\'s)')
-    parser.add_argument(
-        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument(
-        '--amp',
-        nargs='?',
-        const='float16',
-        default=False,
-        choices=['float16', 'bfloat16'],
-        help='(GPU) autocast in float16 (the default) or bfloat16, '
-        'AmpOptimWrapper for training')
-    parser.add_argument(
-        '--batch-sizes',
-        type=int,
-        nargs='+',
-        default=[1, 32],
-        help='inference batch sizes (default: 1 32)')
-    parser.add_argument(
-        '--train-batch',
-        type=int,
-        help='training batch size (default: 4 on CPU, 32 on GPU)')
-    parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument(
-        '--min-repeats',
-        type=int,
-        default=3,
-        help='repeats always done, whatever --time-limit says')
-    parser.add_argument(
-        '--time-limit',
-        type=float,
-        default=60.,
-        help='stop repeating a measurement once its timed runs took this '
-        'many seconds (and --min-repeats are done)')
-    parser.add_argument(
-        '--warmup',
-        type=int,
-        help='untimed runs first (default: 1 on CPU, 5 on GPU)')
-    parser.add_argument(
-        '--no-interleave',
-        dest='interleave',
-        action='store_false',
-        help='time each model in its own process (with its memory) instead '
-        'of PRTR and its baseline in one process, steps alternating')
-    parser.add_argument(
-        '--flip-test',
-        choices=['config', 'on', 'off'],
-        default='config',
-        help='flip test at inference (default: as each config says)')
-    parser.add_argument(
-        '--input-size',
-        type=int,
-        nargs=2,
-        metavar=('W', 'H'),
-        help='override every model\'s input size (quick runs, tests)')
-    parser.add_argument(
-        '--threads', type=int, help='torch CPU threads in each measurement')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of every config (with --cascade: of the '
-        'cascade\'s), key=value')
-    parser.add_argument(
-        '--out',
-        default='work_dirs/benchmark/benchmark.md',
-        help='Markdown report')
-    parser.add_argument(
-        '--chart', help='PNG chart of the ratios (default: --out as .png)')
-    parser.add_argument(
-        '--json', help='also dump every measurement to this JSON file')
-    parser.add_argument(
-        '--no-progress', action='store_true', help='no progress bar')
-    cas = parser.add_argument_group(
-        'cascade (instead of the pairs): the end-to-end cascade vs a person '
-        'detector + two-stage PRTR')
-    cas.add_argument('--cascade', metavar='CONFIG', help='a cascade config')
-    cas.add_argument(
-        '--detector',
-        help='mmdet config of the person detector (default: mmdet\'s '
-        'detector of the cascade\'s person stage, e.g. '
-        'mmdet::detr/detr_r50_8xb2-150e_coco.py)')
-    cas.add_argument(
-        '--topdown', help='two-stage PRTR config (default: PRTR R-50 384x288)')
-    cas.add_argument(
-        '--image-size',
-        type=int,
-        nargs=2,
-        metavar=('W', 'H'),
-        help='the synthetic image (default: the cascade\'s canvas)')
-    cas.add_argument(
-        '--persons',
-        type=int,
-        nargs='+',
-        default=[1, 20],
-        help='persons per image (default: 1 20; 20 is the cascade '
-        'configs\' max_persons)')
-    ap = parser.add_argument_group(
-        'COCO AP (optional): each config\'s test loop')
-    ap.add_argument('--data-root', help='e.g. data/coco/')
-    ap.add_argument(
-        '--ann-file',
-        help='relative to --data-root, e.g. '
-        'annotations/person_keypoints_val2017.json')
-    ap.add_argument(
-        '--img-prefix', default='val2017/', help='relative to --data-root')
-    ap.add_argument(
-        '--bbox-file',
-        help='person detections for every model (default: ground-truth '
-        'boxes)')
-    ap.add_argument(
-        '--checkpoint',
-        action='append',
-        default=[],
-        metavar='CONFIG=PATH',
-        help='weights of a model, keyed by its config path or file stem '
-        '(repeatable); models without one get no AP')
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    add = parser.add_argument
+    add('--pair', nargs=2, action='append', metavar=('PRTR', 'BASELINE'))
+    add('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    add('--amp', nargs='?', const='float16', choices=['float16', 'bfloat16'])
+    add('--batch-sizes', type=int, nargs='+', help='inference (1 32)')
+    add('--train-batch', type=int, help='(default: 4 on CPU, 32 on GPU)')
+    add('--rounds', type=int, default=5, help='alternating rounds')
+    add('--min-run-time', type=float, default=1., help='s per round')
+    add('--flip-test', choices=['config', 'on', 'off'], default='config')
+    add('--input-size', type=int, nargs=2, metavar=('W', 'H'))
+    add('--threads', type=int, help='torch CPU threads')
+    add('--cfg-options', nargs='+', action=DictAction)
+    add('--out', default='work_dirs/benchmark/benchmark.md')
+    add('--json', help='also dump the figures to this JSON file')
+    add('--cascade', metavar='CONFIG', help='a cascade config instead')
+    add('--detector', help='mmdet config (default: by the person stage)')
+    add('--topdown', default=osp.join(ROOT, PRTR_R50), help='two-stage PRTR')
+    add('--image-size', type=int, nargs=2, metavar=('W', 'H'))
+    add('--persons', type=int, nargs='+', default=[1, 20])
     args = parser.parse_args(argv)
-    explicit_pairs = bool(args.pair)
-    args.pair = [tuple(p) for p in (args.pair or DEFAULT_PAIRS)]
-    if args.cascade:
-        # what only the pairs' benchmark uses
-        unused = [
-            name
-            for name, given in (('--pair', explicit_pairs), ('--ann-file',
-                                                             args.ann_file),
-                                ('--data-root',
-                                 args.data_root), ('--checkpoint',
-                                                   args.checkpoint),
-                                ('--input-size (see --image-size)',
-                                 args.input_size), ('--amp', args.amp),
-                                ('--chart',
-                                 args.chart), ('--train-batch',
-                                               args.train_batch is not None),
-                                ('--batch-sizes', args.batch_sizes != [1, 32]),
-                                ('--no-interleave', not args.interleave))
-            if given
-        ]
-        if unused:
-            parser.error('--cascade times the cascade against a detector + '
-                         'PRTR per image; it takes no ' + ', '.join(unused))
+    given = ['--' + k.replace('_', '-') for k in PAIR_ONLY if getattr(args, k)]
+    if args.cascade and given:
+        parser.error(f'--cascade takes the cascade and a detector + PRTR '
+                     f'per image; it takes no {", ".join(given)}')
     cuda = args.device.startswith('cuda')
     if args.amp and not cuda:
         parser.error('--amp needs a CUDA device')
-    if cuda and not torch.cuda.is_available():
-        parser.error(f'--device {args.device}: no CUDA device here')
-    if args.train_batch is None:
-        args.train_batch = 32 if cuda else 4
-    if args.warmup is None:
-        args.warmup = 5 if cuda else 1
-    if bool(args.ann_file) != bool(args.data_root):
-        parser.error('--ann-file and --data-root go together')
-    if any(n < 1 for n in args.persons):
-        parser.error('--persons: at least one person per image')
-    if args.chart is None:
-        args.chart = osp.splitext(args.out)[0] + '.png'
-    checkpoints = {}
-    for item in args.checkpoint:
-        key, sep, path = item.partition('=')
-        if not sep:
-            parser.error(f'--checkpoint {item}: expected CONFIG=PATH')
-        checkpoints[key] = path
-    args.checkpoints = checkpoints
+    args.pair = args.pair or [
+        tuple(osp.join(ROOT, c) for c in p) for p in DEFAULT_PAIRS
+    ]
+    args.batch_sizes = args.batch_sizes or [1, 32]
+    args.train_batch = args.train_batch or (32 if cuda else 4)
     return args
 
 
-def settings_of(args: argparse.Namespace) -> BenchmarkSettings:
-    """The benchmark settings of parsed options (an option per field)."""
-    values = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(BenchmarkSettings)
-        if hasattr(args, f.name)
-    }
-    values.update(
-        pairs=args.pair,
-        root=ROOT,
-        input_size=tuple(args.input_size) if args.input_size else None)
-    return BenchmarkSettings(**values)
+def load_config(path: str, args: argparse.Namespace) -> Config:
+    """A config with the command line's changes to every model."""
+    cfg = Config.fromfile(path)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.input_size:
+        set_input_size(cfg._cfg_dict, tuple(args.input_size))
+    if args.flip_test != 'config':
+        cfg.model.setdefault('test_cfg', {})['flip_test'] = (
+            args.flip_test == 'on')
+    return cfg
 
 
-def main(argv: Optional[List[str]] = None, run_job=None) -> dict:
-    """Benchmark, print the report, write the report, chart and JSON.
+def input_size_of(cfg: Config) -> Tuple[int, int]:
+    """The (w, h) input of the test pipeline: a crop or a canvas."""
+    return next(
+        tuple(t['input_size']) for t in cfg.test_dataloader.dataset.pipeline
+        if 'input_size' in t)
 
-    Args:
-        argv (list, optional): the options (default: ``sys.argv[1:]``).
-        run_job (callable, optional): runs one job (default: each in a
-            fresh process; see :func:`prtr.benchmarking.run_benchmark`).
 
-    Returns:
-        dict: what :func:`prtr.benchmarking.run_benchmark` returns, or with
-        ``--cascade`` what :func:`prtr.benchmarking.cascade.
-        run_cascade_benchmark` returns plus ``meta``.
-    """
+def build(cfg: Config, device: str, init: Callable = init_model):
+    """A model by ``init`` (mmpose's ``init_model``, as the demos build it)
+    with random weights: every ``init_cfg`` dropped, nothing downloaded."""
+    cfg = copy.deepcopy(cfg)
+    for d in config_dicts(cfg._cfg_dict):
+        d.pop('init_cfg', None)
+    model = init(cfg, None, device=device)
+    model.init_weights()
+    return model
+
+
+def complexity(model: torch.nn.Module, inputs: tuple) -> dict:
+    """Parameters (all, trainable in ``train()``; millions) and GFLOPs of
+    ``model._forward(*inputs)`` by mmengine's counter (under its hooks the
+    lean DETR forward, whose operators it has no rule for, leaves the work
+    to mmdet's layers)."""
+    model.train()  # frozen stages take effect in train()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    model.eval()
+    model.forward = model._forward
+    with torch.no_grad():
+        info = get_model_complexity_info(
+            model, inputs=inputs, show_table=False, show_arch=False)
+    return dict(
+        params=info['params'] / 1e6,
+        trainable=trainable / 1e6,
+        gflops=info['flops'] / 1e9)
+
+
+def pose_complexity(cfg: Config) -> dict:
+    """:func:`complexity` of a pose model on one input of its size."""
+    w, h = input_size_of(cfg)
+    return complexity(build(cfg, 'cpu'), (torch.zeros(1, 3, h, w), ))
+
+
+def make_batch(model: torch.nn.Module, cfg: Config, size: int) -> dict:
+    """``size`` random crops of the config's input size, one person each,
+    with random targets of the model's kind, by mmpose's
+    ``get_packed_inputs``."""
+    w, h = input_size_of(cfg)
+    heatmap_size = cfg.codec.get('heatmap_size')
+    return get_packed_inputs(
+        size,
+        num_keypoints=model.dataset_meta['num_keypoints'],
+        img_shape=(h, w),
+        input_size=(w, h),
+        heatmap_size=heatmap_size,
+        with_heatmap=bool(heatmap_size),
+        with_simcc_label=False)
+
+
+def optim_config(cfg: Config, amp: Optional[str]) -> dict:
+    """The config's ``optim_wrapper``, or with ``amp`` (the autocast dtype)
+    an ``AmpOptimWrapper`` as ``tools/train.py --amp`` builds it (bfloat16
+    needs no loss scaling)."""
+    optim_cfg = cfg.optim_wrapper.to_dict()
+    if amp:
+        scale = 'dynamic' if amp == 'float16' else dict(enabled=False)
+        optim_cfg.update(type='AmpOptimWrapper', dtype=amp, loss_scale=scale)
+    return optim_cfg
+
+
+def make_step(cfg: Config, train: bool, size: int,
+              args: argparse.Namespace) -> Tuple[Callable, Optional[float]]:
+    """A model's ``train_step`` (with the config's ``optim_wrapper``) or
+    ``test_step`` on a synthetic batch, and on a GPU the peak memory (MiB)
+    from building the model through two steps."""
+    cuda = args.device.startswith('cuda')
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    model = build(cfg, args.device)
+    data = make_batch(model, cfg, size)
+    if train:
+        from mmengine.optim import build_optim_wrapper
+        optim_wrapper = build_optim_wrapper(model.train(),
+                                            optim_config(cfg, args.amp))
+
+        def step():
+            return model.train_step(data, optim_wrapper)
+    else:
+        autocast = torch.autocast(
+            args.device.split(':')[0],
+            dtype=getattr(torch, args.amp or 'float16'),
+            enabled=bool(args.amp))
+
+        def step():
+            with torch.no_grad(), autocast:
+                return model.test_step(data)
+
+    if not cuda:  # blocked_autorange's first call warms up
+        return step, None
+    for _ in range(2):  # the peak of a steady step: optimizer state too
+        step()
+    return step, (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def time_alternating(steps: Dict[str, Callable], rounds: int,
+                     min_run_time: float) -> Dict[str, List[float]]:
+    """Per-call times (s) of each step by ``Timer.blocked_autorange`` (it
+    synchronises CUDA), in ``rounds`` rounds whose order alternates (A B,
+    B A, ...), so that every step sees the same load on the machine."""
+    times = {n: [] for n in steps}
+    for r in range(rounds):
+        for n in list(steps)[::-1] if r % 2 else steps:
+            timer = benchmark.Timer(
+                'step()',
+                globals=dict(step=steps[n]),
+                num_threads=torch.get_num_threads())
+            times[n] += timer.blocked_autorange(
+                min_run_time=min_run_time).times
+    return times
+
+
+def benchmark_pairs(args: argparse.Namespace) -> Tuple[List[dict], list]:
+    """The figures of each pair (``{config name: figures}``, PRTR first)
+    and the table's columns."""
+    cuda = args.device.startswith('cuda')
+    phases = [(f'train_b{args.train_batch}', True, args.train_batch)]
+    phases += [(f'infer_b{b}', False, b) for b in args.batch_sizes]
+    cols = [('params', 'params (M)'), ('trainable', 'trainable (M)'),
+            ('gflops', 'GFLOPs')]
+    cols += [(k, k.replace('_', ' ') + ' (ms)') for k, _, _ in phases]
+    if cuda:
+        cols += [('mem_' + k, k.replace('_', ' ') + ' peak (MiB)')
+                 for k, _, _ in phases]
+    groups = []
+    for pair in args.pair:
+        cfgs = {osp.basename(c): load_config(c, args) for c in pair}
+        figs = {
+            name: dict(input_size=input_size_of(cfg), **pose_complexity(cfg))
+            for name, cfg in cfgs.items()
+        }
+        for key, train, size in phases:
+            steps = {}
+            for name, cfg in cfgs.items():
+                steps[name], figs[name]['mem_' + key] = make_step(
+                    cfg, train, size, args)
+            times = time_alternating(steps, args.rounds, args.min_run_time)
+            for name, t in times.items():
+                figs[name][key] = statistics.median(t) * 1e3
+        groups.append(figs)
+    return groups, cols
+
+
+def table(groups: List[dict], cols: list) -> List[str]:
+    """Markdown rows of each group's two systems and their ratio."""
+
+    def row(*cells: str) -> str:
+        return '| ' + ' | '.join(cells) + ' |'
+
+    lines = [row('', *(t for _, t in cols)), row('---', *['---:'] * len(cols))]
+    for figs in groups:
+        for name, f in figs.items():
+            lines.append(row(name, *(f'{f[k]:.1f}' for k, _ in cols)))
+        a, b = figs.values()
+        lines.append(
+            row('ratio', *(f'**{a[k] / b[k]:.2f}**' for k, _ in cols)))
+    return lines
+
+
+def detector_complexity(model: torch.nn.Module, canvas: Sequence) -> dict:
+    """:func:`complexity` of an mmdet detector on one image of the canvas
+    (``_forward``, as mmdet's ``get_flops.py``)."""
+    from mmdet.structures import DetDataSample
+    w, h = canvas
+    sample = DetDataSample(
+        metainfo=dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1, 1)))
+    data = model.data_preprocessor(
+        dict(
+            inputs=[torch.zeros(3, h, w, dtype=torch.uint8)],
+            data_samples=[sample]))
+    # the tracer takes tensors only: the samples are bound
+    model._forward = partial(
+        model._forward, batch_data_samples=data['data_samples'])
+    return complexity(model, (data['inputs'], ))
+
+
+def default_detector(cfg: Config) -> str:
+    """mmdet's config of the detector the cascade's person stage mirrors."""
+    head = cfg.model.person_head
+    key = (head.type, cfg.model.backbone.get('depth'),
+           bool(head.get('with_box_refine')), bool(head.get('as_two_stage')))
+    if key not in DETECTORS:
+        raise ValueError(f'no mmdet detector of the size of this cascade\'s '
+                         f'person stage {key}: name one with --detector')
+    return DETECTORS[key]
+
+
+def detector_config(path: str, canvas: Sequence) -> Config:
+    """An mmdet config (a file or ``mmdet::`` one) whose test pipeline
+    resizes to the cascade's canvas."""
+    cfg = get_config(path) if '::' in path else Config.fromfile(path)
+    for t in cfg.test_dataloader.dataset.pipeline:
+        if t['type'].endswith('Resize'):
+            t['scale'] = tuple(canvas)
+    return cfg
+
+
+def benchmark_cascade(args: argparse.Namespace) -> Tuple[List[dict], list]:
+    """The cascade and a detector + two-stage PRTR per person count:
+    parameters, GFLOPs (no flip) and latency per image; the columns."""
+    from mmdet.apis import inference_detector, init_detector
+    from mmpose.apis import inference_bottomup, inference_topdown
+    cas_cfg = load_config(args.cascade, args)
+    queries = cas_cfg.model.person_head.num_queries
+    if max(args.persons) > queries:
+        raise ValueError(f'--persons {max(args.persons)}: the person stage '
+                         f'has {queries} queries')
+    canvas = input_size_of(cas_cfg)
+    detector = args.detector or default_detector(cas_cfg)
+    det_cfg = detector_config(detector, canvas)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        det = build(det_cfg, args.device, init_detector)
+        det_figs = detector_complexity(
+            build(det_cfg, 'cpu', init_detector), canvas)
+    td_cfg = load_config(args.topdown, args)
+    td_figs = pose_complexity(td_cfg)
+    cascade, topdown = build(cas_cfg, args.device), build(td_cfg, args.device)
+    w, h = args.image_size or canvas
+    img = np.random.default_rng(0).integers(0, 256, (h, w, 3), np.uint8)
+    det_name = osp.splitext(osp.basename(detector))[0]
+    groups = []
+    for num in args.persons:
+        cas_cfg.model.test_cfg['max_persons'] = num
+        cascade.test_cfg['max_persons'] = num
+        # fixed person boxes side by side: both systems get ``num`` persons
+        boxes = np.array([[i * w / num, 0.05 * h, (i + 1) * w / num, 0.95 * h]
+                          for i in range(num)])
+
+        def two_stage():
+            with torch.no_grad():
+                with DefaultScope.overwrite_default_scope('mmdet'):
+                    inference_detector(det, img)
+                return inference_topdown(topdown, img, boxes)
+
+        def end_to_end():
+            with torch.no_grad():
+                return inference_bottomup(cascade, img)
+
+        times = time_alternating(
+            dict(cascade=end_to_end, two_stage=two_stage), args.rounds,
+            args.min_run_time)
+        cas_figs = pose_complexity(cas_cfg)
+        groups.append({
+            f'cascade, {num} persons':
+            dict(cas_figs, ms=statistics.median(times['cascade']) * 1e3),
+            f'{det_name} + PRTR, {num} persons':
+            dict(
+                params=det_figs['params'] + td_figs['params'],
+                gflops=det_figs['gflops'] + num * td_figs['gflops'],
+                ms=statistics.median(times['two_stage']) * 1e3)
+        })
+    cols = [('params', 'params (M)'), ('gflops', 'GFLOPs'),
+            ('ms', f'latency per {w}x{h} image (ms)')]
+    return groups, cols
+
+
+def main(argv: Optional[List[str]] = None) -> List[dict]:
+    """Benchmark; print the report and write it (and the JSON)."""
     args = parse_args(argv)
-    command = ' '.join(['python', osp.relpath(__file__, ROOT)] +
-                       (sys.argv[1:] if argv is None else argv))
-    if args.cascade:
-        return cascade_main(args, command)
-    settings = settings_of(args)
-    kwargs = dict(run_job=run_job) if run_job else {}
-    out = run_benchmark(
-        settings, progress=not args.no_progress, command=command, **kwargs)
-    report = render_report(settings, out['results'], out['meta'])
-    print(report)
-    for path in (args.out, args.chart, args.json):
-        if path:
-            mkdir_or_exist(osp.dirname(path))  # '' (this folder): nothing
-    with open(args.out, 'w') as f:
-        f.write(report)
-    draw_chart(settings, out['results'], out['meta'], args.chart)
-    if args.json:
-        mmengine.dump(out, args.json, indent=1)
-    print(f'report: {args.out}, chart: {args.chart}', file=sys.stderr)
-    return out
-
-
-def cascade_main(args: argparse.Namespace, command: str) -> dict:
-    """The cascade against a detector + two-stage PRTR: print and write the
-    report (and JSON)."""
-    setup_scope()
+    MMLogger.get_instance('benchmark', log_level='WARNING')  # no INFO logs
     if args.threads:
         torch.set_num_threads(args.threads)
-    t_start = time.time()
-    out = run_cascade_benchmark(
-        args.cascade,
-        args.persons,
-        detector=args.detector,
-        topdown=args.topdown,
-        root=ROOT,
-        device=args.device,
-        image_size=args.image_size,
-        cfg_options=args.cfg_options,
-        flip_test=args.flip_test,
-        warmup=args.warmup,
-        repeats=args.repeats,
-        min_repeats=args.min_repeats,
-        time_limit=args.time_limit)
-    meta = dict(
-        date=datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
-        machine=machine_description(args.device),
-        software=software_versions(),
-        device_kind=device_kind(args.device),
-        device=args.device,
-        prtr=prtr_description(ROOT),
-        command=command,
-        wall=time.time() - t_start)
-    out['meta'] = meta
-    report = '\n'.join(render_cascade_report(out, meta)) + '\n'
+    device = (
+        torch.cuda.get_device_name(args.device)
+        if args.device.startswith('cuda') else 'CPU')
+    argv = sys.argv[1:] if argv is None else argv
+    lines = [
+        f'# PRTR benchmark, {device}', '',
+        f'- {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, '
+        f'`{args.device}`, AMP: {args.amp or "off"}, '
+        f'torch threads: {torch.get_num_threads()}',
+        '- ' + ', '.join(f'{m.__name__} {m.__version__}'
+                         for m in (torch, mmengine, mmcv, mmdet, mmpose)),
+        f'- `python tools/analysis_tools/benchmark.py {" ".join(argv)}`',
+        f'- medians of {args.rounds} alternating rounds of at least '
+        f'{args.min_run_time:g} s; flip test: {args.flip_test}', ''
+    ]
+    if args.cascade:
+        groups, cols = benchmark_cascade(args)
+    else:
+        groups, cols = benchmark_pairs(args)
+    report = '\n'.join(lines + table(groups, cols)) + '\n'
     print(report)
-    for path in (args.out, args.json):
-        if path:
-            mkdir_or_exist(osp.dirname(path))
+    mmengine.mkdir_or_exist(osp.dirname(osp.abspath(args.out)))
     with open(args.out, 'w') as f:
         f.write(report)
     if args.json:
-        mmengine.dump(out, args.json, indent=1)
-    print(f'report: {args.out}', file=sys.stderr)
-    return out
+        mmengine.dump(groups, args.json, indent=1)
+    return groups
 
 
 if __name__ == '__main__':

@@ -55,11 +55,11 @@ SB=$C/baselines/td-hm_res50_8xb64-210e_coco-384x288.py
 HM=$C/baselines/td-hm_hrnet-w32_8xb64-210e_coco-384x288.py
 PAIRS=(--pair $R50 $SB --pair $W32 $HM --pair $DEF $SB)
 if [ "$DEVICE" = cuda ]; then
-  BENCH=(--device cuda --repeats 10 --min-repeats 5 --time-limit 5)  # bounded: a short GPU window
+  BENCH=(--device cuda --rounds 3 --min-run-time 1)  # bounded: a short GPU window
   OPS=(--device cuda --compile)
   ITERS=20 BATCH=32
 else
-  BENCH=(--device cpu --input-size 96 128 --batch-sizes 1 2 --train-batch 2 --repeats 2 --min-repeats 1 --warmup 0)
+  BENCH=(--device cpu --input-size 96 128 --batch-sizes 1 2 --train-batch 2 --rounds 1 --min-run-time 0)
   PAIRS=(--pair $R50 $SB --pair $DEF $SB)  # HRNet-W32 skipped: minutes on a CPU
   OPS=(--device cpu --repeats 2 --skip-step)
   ITERS=2 BATCH=2
@@ -121,15 +121,15 @@ for i in range(torch.cuda.device_count()): print("device", i, torch.cuda.get_dev
 command -v nvidia-smi >/dev/null && nvidia-smi >>"$OUT/environment.txt" 2>&1
 
 B=tools/analysis_tools/benchmark.py
-step bench_fp32 python $B "${BENCH[@]}" "${PAIRS[@]}" --no-progress --out "$OUT/bench_fp32.md" --json "$OUT/bench_fp32.json"
+step bench_fp32 python $B "${BENCH[@]}" "${PAIRS[@]}" --out "$OUT/bench_fp32.md" --json "$OUT/bench_fp32.json"
 if [ "$DEVICE" = cuda ]; then
-  step bench_amp_fp16 python $B "${BENCH[@]}" "${PAIRS[@]}" --amp float16 --no-progress --out "$OUT/bench_amp_fp16.md" --json "$OUT/bench_amp_fp16.json"
-  step bench_amp_bf16 python $B "${BENCH[@]}" "${PAIRS[@]}" --amp bfloat16 --no-progress --out "$OUT/bench_amp_bf16.md" --json "$OUT/bench_amp_bf16.json"
-  step bench_cascade python $B --device cuda --cascade $C/prtr-cascade_res50_8xb4-150e_coco-640x640.py --no-progress --out "$OUT/bench_cascade.md" --json "$OUT/bench_cascade.json"
+  step bench_amp_fp16 python $B "${BENCH[@]}" "${PAIRS[@]}" --amp float16 --out "$OUT/bench_amp_fp16.md" --json "$OUT/bench_amp_fp16.json"
+  step bench_amp_bf16 python $B "${BENCH[@]}" "${PAIRS[@]}" --amp bfloat16 --out "$OUT/bench_amp_bf16.md" --json "$OUT/bench_amp_bf16.json"
+  step bench_cascade python $B --device cuda --cascade $C/prtr-cascade_res50_8xb4-150e_coco-640x640.py --out "$OUT/bench_cascade.md" --json "$OUT/bench_cascade.json"
 else
   step bench_cascade python $B --device cpu --cascade $C/prtr-cascade_res50_8xb4-150e_coco-640x640.py \
-    --image-size 192 192 --persons 1 --repeats 2 --min-repeats 1 --warmup 0 \
-    --no-progress --out "$OUT/bench_cascade.md" --json "$OUT/bench_cascade.json"
+    --image-size 192 192 --persons 1 --rounds 1 --min-run-time 0 \
+    --out "$OUT/bench_cascade.md" --json "$OUT/bench_cascade.json"
 fi
 step prtr_ops python tools/analysis_tools/benchmark_prtr_ops.py "${OPS[@]}"
 
