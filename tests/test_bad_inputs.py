@@ -147,8 +147,9 @@ def test_resume_auto_without_loadable_checkpoint(name, fakes, tmp_path, capsys,
 @pytest.mark.parametrize('dets,needles', [
     ([], ['holds no detection']),
     ([dict(image_id=999, category_id=1, bbox=[0, 0, 9, 9], score=1.0)
-      ], ['image_id 999', 'person_keypoints_train2017.json']),
-    ([dict(image_id=790, category_id=1, bbox=[0, 0, 9, 9])], ['no score']),
+      ], ['KeyError: 999']),
+    ([dict(image_id=790, category_id=1, bbox=[0, 0, 9, 9])
+      ], ["score 'missing'"]),
 ])
 def test_bad_bbox_file(dets, needles, trained, tmp_path, capsys, monkeypatch,
                        untouched):

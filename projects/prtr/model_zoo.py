@@ -1,15 +1,8 @@
 # Copyright (c) prtr authors. All rights reserved.
 """The model zoo by name: an entry of ``configs/metafile.yml`` (its
-``Name`` or ``Alias``) -> its config file and weights.
-
-mmpose's inferencers resolve aliases from the metafile of the scope's
-package, and a scope is also a registry scope: ``prtr`` registers its
-modules in mmpose's, so ``MMPoseInferencer('prtr-...')`` cannot find them.
-:func:`resolve_model` reads the same index with mmengine's reader and
-hands mmpose a config and weights::
-
-    from mmpose.apis import MMPoseInferencer
-    from prtr.model_zoo import resolve_model
+``Name`` or ``Alias``) -> its config file and weights, read with mmengine's
+metafile reader. mmpose's inferencers look aliases up in the metafile of
+the registry scope's package, and ``prtr`` registers in mmpose's scope::
 
     config, weights = resolve_model('prtr-hrnet-w32-coco-384')
     inferencer = MMPoseInferencer(pose2d=config, pose2d_weights=weights)

@@ -7,7 +7,7 @@ import os
 import os.path as osp
 import sys
 import traceback
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
@@ -118,21 +118,21 @@ def _user_file(e: BaseException) -> Optional[str]:
     return None
 
 
-def _frames(e: BaseException) -> List[Tuple[str, str]]:
-    """``(file, function)`` of each frame the exception passed through."""
-    frames, tb = [], e.__traceback__
+def _frames(e: BaseException):
+    """The frames the exception passed through, outermost first."""
+    tb = e.__traceback__
     while tb is not None:
-        code = tb.tb_frame.f_code
-        frames.append((code.co_filename.replace(os.sep, '/'), code.co_name))
+        yield tb.tb_frame
         tb = tb.tb_next
-    return frames
 
 
 def _in_image_loader(e: BaseException) -> bool:
     """Raised in this process by the transform that reads an image:
     mmcv's ``LoadImageFromFile``, whose error mmpose's ``LoadImage`` raises
     again with the image's path."""
-    return any(f.endswith(_IMAGE_LOADERS) for f, _ in _frames(e))
+    return any(
+        f.f_code.co_filename.replace(os.sep, '/').endswith(_IMAGE_LOADERS)
+        for f in _frames(e))
 
 
 def _dataset_file(e: BaseException) -> Optional[str]:
@@ -140,14 +140,13 @@ def _dataset_file(e: BaseException) -> Optional[str]:
     ``e`` was raised, from the innermost frame of a method of ``_READERS``
     (the frame's ``self`` has the file's path)."""
     from mmengine.dataset import BaseDataset
-    found, tb = None, e.__traceback__
-    while tb is not None:
-        owner = tb.tb_frame.f_locals.get('self')
-        attr = _READERS.get(tb.tb_frame.f_code.co_name)
+    found = None
+    for frame in _frames(e):
+        owner = frame.f_locals.get('self')
+        attr = _READERS.get(frame.f_code.co_name)
         if attr and isinstance(owner, BaseDataset) and \
                 isinstance(getattr(owner, attr, None), str):
             found = f'{type(owner).__name__} {attr} {getattr(owner, attr)}'
-        tb = tb.tb_next
     return found
 
 

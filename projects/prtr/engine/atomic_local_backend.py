@@ -1,17 +1,13 @@
 # Copyright (c) prtr authors. All rights reserved.
 """mmengine's local file backend with crash-safe writes, registered as
-``backend_args=dict(backend='atomic_local')``.
+``backend_args=dict(backend='atomic_local')`` (mmengine has none; its
+backend registry is the extension point for one).
 
-mmengine's ``CheckpointHook`` and ``save_checkpoint`` write through the file
-backend that ``backend_args`` names (``LocalBackend.put`` writes in place: a
-kill leaves a truncated file), and the hook removes the oldest kept (or the
-previous best) checkpoint *before* it writes the new one. Here ``put``
-writes a temporary file in the target's folder, flushes it to disk and
-renames it over the target (``os.replace`` is atomic), and ``remove`` only
-records the file: :func:`finish_removals` removes it once the new
-checkpoint is complete (``AtomicCheckpointHook`` calls it after each
-save). mmengine has no such backend; its registry is the extension point
-for one.
+``LocalBackend.put`` writes in place, and ``CheckpointHook`` removes the
+oldest kept (or the previous best) checkpoint *before* writing the new one.
+Here ``put`` writes a temporary file, fsyncs it and renames it over the
+target, and ``remove`` waits for :func:`finish_removals`, which
+``AtomicCheckpointHook`` calls once the new checkpoint is complete.
 """
 import os
 import os.path as osp
