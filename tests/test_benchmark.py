@@ -64,12 +64,14 @@ def test_steps_alternate(bench):
     times = bench.time_alternating(steps, rounds=3, min_run_time=0.)
     # rounds A B, B A, A B: the order of the blocks of calls
     assert [k for k, _ in itertools.groupby(calls)] == list('ABAB')
-    assert all(len(t) >= 3 and min(t) > 0 for t in times.values())
+    assert list(times) == ['A', 'B'] and min(times.values()) > 0  # ms
 
 
 def test_amp_option_names_the_dtype(bench, monkeypatch):
     """``--amp`` alone is float16, ``--amp bfloat16`` names the dtype; both
     reach the optimizer wrapper and the inference autocast."""
+    from mmengine.logging import MMLogger
+    MMLogger.get_current_instance()  # made before CUDA is faked
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     for argv, dtype in (([], None), (['--amp'], 'float16'),
                         (['--amp', 'bfloat16'], 'bfloat16')):

@@ -36,7 +36,9 @@ def test_person_stage_has_the_default_detectors_size(bench, config):
     args = bench.parse_args(['--device', 'cpu'])
     cfg = bench.load_config(osp.join(ROOT, 'configs', config), args)
     cascade = bench.build(cfg, 'cpu')
-    det_cfg = bench.detector_config(bench.default_detector(cfg), (640, 640))
+    det_cfg = bench.detector_config(cfg)
+    pipeline = det_cfg.test_dataloader.dataset.pipeline
+    assert [t.scale for t in pipeline if 'scale' in t] == [(640, 640)]
     with DefaultScope.overwrite_default_scope('mmdet'):
         detector = bench.build(det_cfg, 'cpu', init_detector)
     person_stage = (
@@ -48,7 +50,7 @@ def test_person_stage_has_the_default_detectors_size(bench, config):
 def test_no_default_detector_for_a_small_person_stage(bench):
     from mmengine.config import Config
     with pytest.raises(ValueError, match='--detector'):
-        bench.default_detector(Config.fromfile(SMALL_CASCADE))
+        bench.detector_config(Config.fromfile(SMALL_CASCADE))
 
 
 def test_cascade_benchmark_small(bench, tmp_path, capsys):
@@ -83,16 +85,22 @@ def test_cascade_benchmark_small(bench, tmp_path, capsys):
     assert report.count('| ratio |') == 2
 
 
-@pytest.mark.parametrize('extra,named', [
-    (['--input-size', '64', '64'], '--input-size'),
-    (['--batch-sizes', '8'], '--batch-sizes'),
-    (['--pair', 'a.py', 'b.py'], '--pair'),
+CASCADE_MODE = ['--cascade', SMALL_CASCADE]
+
+
+@pytest.mark.parametrize('mode,extra,named', [
+    (CASCADE_MODE, ['--input-size', '64', '64'], '--input-size'),
+    (CASCADE_MODE, ['--batch-sizes', '8'], '--batch-sizes'),
+    (CASCADE_MODE, ['--pair', 'a.py', 'b.py'], '--pair'),
+    (CASCADE_MODE, ['--onnx'], '--onnx'),
+    (['--onnx'], ['--device', 'cuda'], '--device'),
+    (['--onnx', SMALL_CASCADE], ['--train-batch', '2'], '--train-batch'),
 ])
-def test_cascade_rejects_pair_options(bench, extra, named, capsys):
+def test_modes_reject_pair_options(bench, mode, extra, named, capsys):
     with pytest.raises(SystemExit):
-        bench.parse_args(['--cascade', SMALL_CASCADE] + extra)
+        bench.parse_args(mode + extra)
     err = capsys.readouterr().err
-    assert 'it takes no' in err and named in err
+    assert f'{mode[0]} takes no {named}' in err
 
 
 def test_more_persons_than_person_queries(bench, tmp_path):

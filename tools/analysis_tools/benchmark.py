@@ -1,22 +1,20 @@
 # Copyright (c) prtr authors. All rights reserved.
-"""Benchmark PRTR against mmpose's heatmap models, side by side.
+"""Benchmark PRTR against other systems, with random weights.
 
-Each pair (default: PRTR R-50 and HRNet-W32 384x288 against mmpose's
-SimpleBaseline R-50 and HRNet-W32, configs/baselines/) is built in this
-process with random weights: parameters; GFLOPs of one forward pass on one
-input (mmengine's get_model_complexity_info, as mmpose's get_flops.py);
-latency of test_step (flip test as configured, decoding) and of train_step
-with the config's optim_wrapper on synthetic batches, timed by
-torch.utils.benchmark in --rounds rounds that alternate the two models
-(A B, B A, ...) so both see the same load; on a GPU the peak memory from
-building the model through two steps.
-
---cascade CONFIG sets the end-to-end cascade against mmdet's detector of
-its person stage's size followed by two-stage PRTR, per image with N
-(--persons) persons, each system as a demo runs it.
+Pairs (default: PRTR R-50 and HRNet-W32 against mmpose's SimpleBaseline
+R-50 and HRNet-W32, configs/baselines/): parameters, GFLOPs (mmengine's
+counter, as mmpose's get_flops.py), latency of test_step and train_step on
+synthetic batches, on a GPU the peak memory through two steps.
+--cascade CONFIG: the cascade against mmdet's detector of its person
+stage's size + two-stage PRTR, per image of N persons (--persons).
+--onnx [CONFIG ...] (default: the pairs' PRTR): the exported network
+(prtr.deployment) in onnxruntime against PyTorch on the CPU, per batch.
+Times: torch.utils.benchmark, in rounds that alternate the two systems.
 """
 import argparse
 import copy
+import io
+import os
 import os.path as osp
 import statistics
 import sys
@@ -34,11 +32,13 @@ from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config, DictAction
 from mmengine.hub import get_config
 from mmengine.logging import MMLogger
+from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmpose.apis import init_model
 from mmpose.testing import get_packed_inputs
 from torch.utils import benchmark
 
+from prtr.deployment import ExportGraph, export_onnx, input_hw
 from prtr.utils.input_size import config_dicts, set_input_size
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
@@ -61,7 +61,11 @@ DETECTORS = {
     'mmdet::deformable_detr/'
     'deformable-detr-refine-twostage_r50_16xb2-50e_coco.py',
 }
-PAIR_ONLY = ('pair', 'input_size', 'amp', 'batch_sizes', 'train_batch')
+# the options a mode takes none of
+REJECTS = dict(
+    cascade=('pair', 'input_size', 'amp', 'batch_sizes', 'train_batch',
+             'onnx'),
+    onnx=('pair', 'amp', 'train_batch', 'device'))
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -70,7 +74,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     add = parser.add_argument
     add('--pair', nargs=2, action='append', metavar=('PRTR', 'BASELINE'))
-    add('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    add('--device', help='(default: cuda if there is one, else cpu)')
     add('--amp', nargs='?', const='float16', choices=['float16', 'bfloat16'])
     add('--batch-sizes', type=int, nargs='+', help='inference (1 32)')
     add('--train-batch', type=int, help='(default: 4 on CPU, 32 on GPU)')
@@ -87,11 +91,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add('--topdown', default=osp.join(ROOT, PRTR_R50), help='two-stage PRTR')
     add('--image-size', type=int, nargs=2, metavar=('W', 'H'))
     add('--persons', type=int, nargs='+', default=[1, 20])
+    add('--onnx', nargs='*', metavar='CONFIG', help='onnxruntime vs PyTorch')
     args = parser.parse_args(argv)
-    given = ['--' + k.replace('_', '-') for k in PAIR_ONLY if getattr(args, k)]
-    if args.cascade and given:
-        parser.error(f'--cascade takes the cascade and a detector + PRTR '
-                     f'per image; it takes no {", ".join(given)}')
+    for mode, rejects in REJECTS.items():
+        given = [k for k in rejects if getattr(args, k) is not None]
+        if getattr(args, mode) is not None and given:
+            given = ', '.join('--' + k.replace('_', '-') for k in given)
+            parser.error(f'--{mode} takes no {given}')
+    gpu = torch.cuda.is_available() and args.onnx is None
+    args.device = args.device or ('cuda' if gpu else 'cpu')
     cuda = args.device.startswith('cuda')
     if args.amp and not cuda:
         parser.error('--amp needs a CUDA device')
@@ -116,13 +124,6 @@ def load_config(path: str, args: argparse.Namespace) -> Config:
     return cfg
 
 
-def input_size_of(cfg: Config) -> Tuple[int, int]:
-    """The (w, h) input of the test pipeline: a crop or a canvas."""
-    return next(
-        tuple(t['input_size']) for t in cfg.test_dataloader.dataset.pipeline
-        if 'input_size' in t)
-
-
 def build(cfg: Config, device: str, init: Callable = init_model):
     """A model by ``init`` (mmpose's ``init_model``, as the demos build it)
     with random weights: every ``init_cfg`` dropped, nothing downloaded."""
@@ -137,8 +138,7 @@ def build(cfg: Config, device: str, init: Callable = init_model):
 def complexity(model: torch.nn.Module, inputs: tuple) -> dict:
     """Parameters (all, trainable in ``train()``; millions) and GFLOPs of
     ``model._forward(*inputs)`` by mmengine's counter (under its hooks the
-    lean DETR forward, whose operators it has no rule for, leaves the work
-    to mmdet's layers)."""
+    lean DETR forward, which it has no rules for, runs mmdet's layers)."""
     model.train()  # frozen stages take effect in train()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     model.eval()
@@ -154,30 +154,12 @@ def complexity(model: torch.nn.Module, inputs: tuple) -> dict:
 
 def pose_complexity(cfg: Config) -> dict:
     """:func:`complexity` of a pose model on one input of its size."""
-    w, h = input_size_of(cfg)
-    return complexity(build(cfg, 'cpu'), (torch.zeros(1, 3, h, w), ))
-
-
-def make_batch(model: torch.nn.Module, cfg: Config, size: int) -> dict:
-    """``size`` random crops of the config's input size, one person each,
-    with random targets of the model's kind, by mmpose's
-    ``get_packed_inputs``."""
-    w, h = input_size_of(cfg)
-    heatmap_size = cfg.codec.get('heatmap_size')
-    return get_packed_inputs(
-        size,
-        num_keypoints=model.dataset_meta['num_keypoints'],
-        img_shape=(h, w),
-        input_size=(w, h),
-        heatmap_size=heatmap_size,
-        with_heatmap=bool(heatmap_size),
-        with_simcc_label=False)
+    return complexity(build(cfg, 'cpu'), (torch.zeros(1, 3, *input_hw(cfg)), ))
 
 
 def optim_config(cfg: Config, amp: Optional[str]) -> dict:
-    """The config's ``optim_wrapper``, or with ``amp`` (the autocast dtype)
-    an ``AmpOptimWrapper`` as ``tools/train.py --amp`` builds it (bfloat16
-    needs no loss scaling)."""
+    """The config's ``optim_wrapper``, or with ``amp`` (a dtype) the
+    ``AmpOptimWrapper`` of ``train.py --amp`` (bfloat16: no loss scale)."""
     optim_cfg = cfg.optim_wrapper.to_dict()
     if amp:
         scale = 'dynamic' if amp == 'float16' else dict(enabled=False)
@@ -188,16 +170,24 @@ def optim_config(cfg: Config, amp: Optional[str]) -> dict:
 def make_step(cfg: Config, train: bool, size: int,
               args: argparse.Namespace) -> Tuple[Callable, Optional[float]]:
     """A model's ``train_step`` (with the config's ``optim_wrapper``) or
-    ``test_step`` on a synthetic batch, and on a GPU the peak memory (MiB)
-    from building the model through two steps."""
+    ``test_step`` on a batch of mmpose's ``get_packed_inputs``, and on a GPU
+    the peak memory (MiB) from building the model through two steps."""
     cuda = args.device.startswith('cuda')
     if cuda:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     model = build(cfg, args.device)
-    data = make_batch(model, cfg, size)
+    h, w = input_hw(cfg)
+    heatmap_size = cfg.codec.get('heatmap_size')  # targets of its kind
+    data = get_packed_inputs(
+        size,
+        num_keypoints=model.dataset_meta['num_keypoints'],
+        img_shape=(h, w),
+        input_size=(w, h),
+        heatmap_size=heatmap_size,
+        with_heatmap=bool(heatmap_size),
+        with_simcc_label=False)
     if train:
-        from mmengine.optim import build_optim_wrapper
         optim_wrapper = build_optim_wrapper(model.train(),
                                             optim_config(cfg, args.amp))
 
@@ -221,10 +211,10 @@ def make_step(cfg: Config, train: bool, size: int,
 
 
 def time_alternating(steps: Dict[str, Callable], rounds: int,
-                     min_run_time: float) -> Dict[str, List[float]]:
-    """Per-call times (s) of each step by ``Timer.blocked_autorange`` (it
-    synchronises CUDA), in ``rounds`` rounds whose order alternates (A B,
-    B A, ...), so that every step sees the same load on the machine."""
+                     min_run_time: float) -> Dict[str, float]:
+    """Each step's median time (ms) per call by ``Timer.blocked_autorange``
+    (it synchronises CUDA) in ``rounds`` rounds whose order alternates
+    (A B, B A, ...), so that every step sees the same load."""
     times = {n: [] for n in steps}
     for r in range(rounds):
         for n in list(steps)[::-1] if r % 2 else steps:
@@ -234,26 +224,25 @@ def time_alternating(steps: Dict[str, Callable], rounds: int,
                 num_threads=torch.get_num_threads())
             times[n] += timer.blocked_autorange(
                 min_run_time=min_run_time).times
-    return times
+    return {n: statistics.median(t) * 1e3 for n, t in times.items()}
 
 
 def benchmark_pairs(args: argparse.Namespace) -> Tuple[List[dict], list]:
     """The figures of each pair (``{config name: figures}``, PRTR first)
     and the table's columns."""
-    cuda = args.device.startswith('cuda')
     phases = [(f'train_b{args.train_batch}', True, args.train_batch)]
     phases += [(f'infer_b{b}', False, b) for b in args.batch_sizes]
     cols = [('params', 'params (M)'), ('trainable', 'trainable (M)'),
             ('gflops', 'GFLOPs')]
     cols += [(k, k.replace('_', ' ') + ' (ms)') for k, _, _ in phases]
-    if cuda:
+    if args.device.startswith('cuda'):
         cols += [('mem_' + k, k.replace('_', ' ') + ' peak (MiB)')
                  for k, _, _ in phases]
     groups = []
     for pair in args.pair:
         cfgs = {osp.basename(c): load_config(c, args) for c in pair}
         figs = {
-            name: dict(input_size=input_size_of(cfg), **pose_complexity(cfg))
+            name: dict(input_size=input_hw(cfg)[::-1], **pose_complexity(cfg))
             for name, cfg in cfgs.items()
         }
         for key, train, size in phases:
@@ -262,64 +251,79 @@ def benchmark_pairs(args: argparse.Namespace) -> Tuple[List[dict], list]:
                 steps[name], figs[name]['mem_' + key] = make_step(
                     cfg, train, size, args)
             times = time_alternating(steps, args.rounds, args.min_run_time)
-            for name, t in times.items():
-                figs[name][key] = statistics.median(t) * 1e3
+            for name, ms in times.items():
+                figs[name][key] = ms
         groups.append(figs)
     return groups, cols
 
 
+def benchmark_onnx(args: argparse.Namespace) -> Tuple[List[dict], list]:
+    """Each config's exported network per batch size in onnxruntime and in
+    PyTorch on the same CPU threads (not the host's decoding); columns."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    groups = []
+    for config in args.onnx or [p for p, _ in args.pair]:
+        cfg = load_config(config, args)
+        model = build(cfg, 'cpu')
+        graph = ExportGraph(model).eval()
+        h, w = input_hw(cfg)
+        onnx_file = io.BytesIO()
+        export_onnx(model, onnx_file, (1, 3, h, w), dynamic_batch=True)
+        session = ort.InferenceSession(
+            onnx_file.getvalue(), options, providers=['CPUExecutionProvider'])
+        for batch in args.batch_sizes:
+            inputs = graph.example_inputs(batch, h, w)
+            feeds = {n: t.numpy() for n, t in zip(graph.input_names, inputs)}
+            steps = dict(
+                onnxruntime=partial(session.run, None, feeds),
+                PyTorch=torch.no_grad()(partial(graph, *inputs)))
+            times = time_alternating(steps, args.rounds, args.min_run_time)
+            name = f'{osp.basename(config)} b{batch}'
+            groups.append({f'{name} {n}': dict(ms=times[n]) for n in steps})
+    return groups, [('ms', 'latency (ms)')]
+
+
 def table(groups: List[dict], cols: list) -> List[str]:
     """Markdown rows of each group's two systems and their ratio."""
-
-    def row(*cells: str) -> str:
-        return '| ' + ' | '.join(cells) + ' |'
-
-    lines = [row('', *(t for _, t in cols)), row('---', *['---:'] * len(cols))]
+    rows = [['', *(t for _, t in cols)], ['---'] + ['---:'] * len(cols)]
     for figs in groups:
-        for name, f in figs.items():
-            lines.append(row(name, *(f'{f[k]:.1f}' for k, _ in cols)))
+        rows += [[name, *(f'{f[k]:.1f}' for k, _ in cols)]
+                 for name, f in figs.items()]
         a, b = figs.values()
-        lines.append(
-            row('ratio', *(f'**{a[k] / b[k]:.2f}**' for k, _ in cols)))
-    return lines
+        rows.append(['ratio', *(f'**{a[k] / b[k]:.2f}**' for k, _ in cols)])
+    return ['| ' + ' | '.join(r) + ' |' for r in rows]
 
 
 def detector_complexity(model: torch.nn.Module, canvas: Sequence) -> dict:
-    """:func:`complexity` of an mmdet detector on one image of the canvas
-    (``_forward``, as mmdet's ``get_flops.py``)."""
-    from mmdet.structures import DetDataSample
+    """:func:`complexity` of an mmdet detector's ``_forward`` (as mmdet's
+    ``get_flops.py``) on one image of the canvas (``demo_mm_inputs``)."""
+    from mmdet.testing import demo_mm_inputs
     w, h = canvas
-    sample = DetDataSample(
-        metainfo=dict(img_shape=(h, w), ori_shape=(h, w), scale_factor=(1, 1)))
-    data = model.data_preprocessor(
-        dict(
-            inputs=[torch.zeros(3, h, w, dtype=torch.uint8)],
-            data_samples=[sample]))
+    data = model.data_preprocessor(demo_mm_inputs(1, [(3, h, w)]))
     # the tracer takes tensors only: the samples are bound
     model._forward = partial(
         model._forward, batch_data_samples=data['data_samples'])
     return complexity(model, (data['inputs'], ))
 
 
-def default_detector(cfg: Config) -> str:
-    """mmdet's config of the detector the cascade's person stage mirrors."""
+def detector_config(cfg: Config, path: Optional[str] = None) -> Config:
+    """The config of mmdet's detector (``path``, a file or ``mmdet::``;
+    default: the one the cascade's person stage mirrors) whose test
+    pipeline resizes to the cascade's canvas."""
     head = cfg.model.person_head
     key = (head.type, cfg.model.backbone.get('depth'),
            bool(head.get('with_box_refine')), bool(head.get('as_two_stage')))
-    if key not in DETECTORS:
+    path = path or DETECTORS.get(key)
+    if path is None:
         raise ValueError(f'no mmdet detector of the size of this cascade\'s '
                          f'person stage {key}: name one with --detector')
-    return DETECTORS[key]
-
-
-def detector_config(path: str, canvas: Sequence) -> Config:
-    """An mmdet config (a file or ``mmdet::`` one) whose test pipeline
-    resizes to the cascade's canvas."""
-    cfg = get_config(path) if '::' in path else Config.fromfile(path)
-    for t in cfg.test_dataloader.dataset.pipeline:
+    det_cfg = get_config(path) if '::' in path else Config.fromfile(path)
+    for t in det_cfg.test_dataloader.dataset.pipeline:
         if t['type'].endswith('Resize'):
-            t['scale'] = tuple(canvas)
-    return cfg
+            t['scale'] = input_hw(cfg)[::-1]
+    return det_cfg
 
 
 def benchmark_cascade(args: argparse.Namespace) -> Tuple[List[dict], list]:
@@ -332,9 +336,8 @@ def benchmark_cascade(args: argparse.Namespace) -> Tuple[List[dict], list]:
     if max(args.persons) > queries:
         raise ValueError(f'--persons {max(args.persons)}: the person stage '
                          f'has {queries} queries')
-    canvas = input_size_of(cas_cfg)
-    detector = args.detector or default_detector(cas_cfg)
-    det_cfg = detector_config(detector, canvas)
+    canvas = input_hw(cas_cfg)[::-1]
+    det_cfg = detector_config(cas_cfg, args.detector)
     with DefaultScope.overwrite_default_scope('mmdet'):
         det = build(det_cfg, args.device, init_detector)
         det_figs = detector_complexity(
@@ -344,7 +347,7 @@ def benchmark_cascade(args: argparse.Namespace) -> Tuple[List[dict], list]:
     cascade, topdown = build(cas_cfg, args.device), build(td_cfg, args.device)
     w, h = args.image_size or canvas
     img = np.random.default_rng(0).integers(0, 256, (h, w, 3), np.uint8)
-    det_name = osp.splitext(osp.basename(detector))[0]
+    det_name = osp.splitext(osp.basename(det_cfg.filename))[0]
     groups = []
     for num in args.persons:
         cas_cfg.model.test_cfg['max_persons'] = num
@@ -353,28 +356,23 @@ def benchmark_cascade(args: argparse.Namespace) -> Tuple[List[dict], list]:
         boxes = np.array([[i * w / num, 0.05 * h, (i + 1) * w / num, 0.95 * h]
                           for i in range(num)])
 
-        def two_stage():
-            with torch.no_grad():
-                with DefaultScope.overwrite_default_scope('mmdet'):
-                    inference_detector(det, img)
-                return inference_topdown(topdown, img, boxes)
+        def two_stage():  # mmdet's and mmpose's inference: no_grad
+            with DefaultScope.overwrite_default_scope('mmdet'):
+                inference_detector(det, img)
+            return inference_topdown(topdown, img, boxes)
 
-        def end_to_end():
-            with torch.no_grad():
-                return inference_bottomup(cascade, img)
-
-        times = time_alternating(
-            dict(cascade=end_to_end, two_stage=two_stage), args.rounds,
-            args.min_run_time)
-        cas_figs = pose_complexity(cas_cfg)
+        steps = dict(
+            cascade=partial(inference_bottomup, cascade, img),
+            two_stage=two_stage)
+        ms = time_alternating(steps, args.rounds, args.min_run_time)
         groups.append({
             f'cascade, {num} persons':
-            dict(cas_figs, ms=statistics.median(times['cascade']) * 1e3),
+            dict(pose_complexity(cas_cfg), ms=ms['cascade']),
             f'{det_name} + PRTR, {num} persons':
             dict(
                 params=det_figs['params'] + td_figs['params'],
                 gflops=det_figs['gflops'] + num * td_figs['gflops'],
-                ms=statistics.median(times['two_stage']) * 1e3)
+                ms=ms['two_stage'])
         })
     cols = [('params', 'params (M)'), ('gflops', 'GFLOPs'),
             ('ms', f'latency per {w}x{h} image (ms)')]
@@ -387,30 +385,32 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     MMLogger.get_instance('benchmark', log_level='WARNING')  # no INFO logs
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = (
-        torch.cuda.get_device_name(args.device)
-        if args.device.startswith('cuda') else 'CPU')
+    cuda = args.device.startswith('cuda')
+    device = torch.cuda.get_device_name(args.device) if cuda else 'CPU'
+    libs = [torch, mmengine, mmcv, mmdet, mmpose]
+    if args.onnx is not None:
+        import onnxruntime
+        libs.append(onnxruntime)
     argv = sys.argv[1:] if argv is None else argv
     lines = [
         f'# PRTR benchmark, {device}', '',
         f'- {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, '
         f'`{args.device}`, AMP: {args.amp or "off"}, '
-        f'torch threads: {torch.get_num_threads()}',
-        '- ' + ', '.join(f'{m.__name__} {m.__version__}'
-                         for m in (torch, mmengine, mmcv, mmdet, mmpose)),
+        f'torch threads: {torch.get_num_threads()} of {os.cpu_count()} CPUs',
+        '- ' + ', '.join(f'{m.__name__} {m.__version__}' for m in libs),
         f'- `python tools/analysis_tools/benchmark.py {" ".join(argv)}`',
         f'- medians of {args.rounds} alternating rounds of at least '
         f'{args.min_run_time:g} s; flip test: {args.flip_test}', ''
     ]
     if args.cascade:
         groups, cols = benchmark_cascade(args)
+    elif args.onnx is not None:
+        groups, cols = benchmark_onnx(args)
     else:
         groups, cols = benchmark_pairs(args)
     report = '\n'.join(lines + table(groups, cols)) + '\n'
     print(report)
-    mmengine.mkdir_or_exist(osp.dirname(osp.abspath(args.out)))
-    with open(args.out, 'w') as f:
-        f.write(report)
+    mmengine.put_text(report, args.out)
     if args.json:
         mmengine.dump(groups, args.json, indent=1)
     return groups
