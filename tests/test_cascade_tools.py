@@ -106,7 +106,8 @@ def test_onnx_export_and_demo_on_onnxruntime(cascade_ckpt, tmp_path):
         cascade_ckpt, '--out', onnx_file
     ])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'person_scores, person_boxes' in proc.stdout, proc.stdout
+    # checked against PyTorch; its outputs (persons) by the demo's backend
+    assert 'onnxruntime within' in proc.stdout, proc.stdout
     preds = {}
     for backend, model in (('pytorch', cascade_ckpt), ('onnxruntime',
                                                        onnx_file)):

@@ -98,20 +98,24 @@ def test_topdown_onnxruntime_decodes_as_pytorch(tmp_path, flip_test):
                              data)
     assert_same_predictions(want, got)
     # a graph of one batch size or of another input size: one line each
-    from prtr.deployment import OnnxRuntimeGraph, export_onnx
+    from prtr.deployment import ExportGraph, OnnxRuntimeGraph, export_onnx
     from prtr.utils import UserInputError
     export_onnx(build(TINY_CONFIG), str(tmp_path / 'b1.onnx'), (1, 3, 128, 96))
-    static = OnnxRuntimeGraph(str(tmp_path / 'b1.onnx'))
+    static = OnnxRuntimeGraph((tmp_path / 'b1.onnx').read_bytes())
     for shape in ([2, 3, 128, 96], [1, 3, 96, 96]):
-        message = f'takes inputs of [1, 3, 128, 96], got {shape}'
+        message = f'the graph takes inputs of [1, 3, 128, 96], got {shape}'
         with pytest.raises(UserInputError, match=re.escape(message)):
             static(torch.randn(*shape))
-    # a graph of another keypoint count is refused
+    # a model that is not PRTR's has no graph
+    with pytest.raises(UserInputError, match='Identity is not a PRTR model'):
+        ExportGraph(torch.nn.Identity())
+    # a graph of another keypoint count is refused, naming both counts
     from prtr.deployment import attach_onnxruntime
-    from prtr.utils import UserInputError
     mpii = build(TINY_CONFIG)
     mpii.head.num_keypoints = 16  # as a 16-joint config's head
-    with pytest.raises(UserInputError, match='predicts 17 keypoints'):
+    message = ("(16 keypoints, outputs ('keypoint_probs', 'keypoint_coords'))"
+               ": it returns {'keypoint_probs': 17, 'keypoint_coords': 2}")
+    with pytest.raises(UserInputError, match=re.escape(message)):
         attach_onnxruntime(mpii, str(tmp_path / 'prtr.onnx'))
 
 
@@ -134,8 +138,10 @@ def test_cascade_onnxruntime_decodes_as_pytorch(tmp_path, config):
     # a graph of another kind of model is refused, naming the file
     from prtr.deployment import attach_onnxruntime
     from prtr.utils import UserInputError
-    with pytest.raises(UserInputError, match='is not the export of this'):
-        attach_onnxruntime(build(TINY_CONFIG), str(tmp_path / 'cascade.onnx'))
+    onnx_file = str(tmp_path / 'cascade.onnx')
+    message = f"{onnx_file} is not the export of this config's model"
+    with pytest.raises(UserInputError, match=re.escape(message)):
+        attach_onnxruntime(build(TINY_CONFIG), onnx_file)
 
 
 @pytest.mark.parametrize('config', [
@@ -270,20 +276,29 @@ def test_demo_onnxruntime_backend(trained, tmp_path):
 
 
 def test_latency_benchmark_writes_its_table(tmp_path):
-    """tools/analysis_tools/benchmark_onnx.py (in-process) on the small
-    two-stage model and cascade: one row per config and batch size with
-    both backends' times."""
+    """tools/analysis_tools/benchmark.py --onnx (in-process) on the small
+    two-stage model and cascade: per config and batch size both backends'
+    times and their ratio, on the CPU."""
     from _cli import tool_module
-    bench = tool_module('analysis_tools/benchmark_onnx')
+    bench = tool_module('analysis_tools/benchmark')
+    assert bench.parse_args(['--onnx']).device == 'cpu'
     out = tmp_path / 'onnx.md'
-    bench.main([
-        TINY_CONFIG, CASCADE, '--batch-sizes', '1', '2', '--rounds', '1',
-        '--min-run-time', '0.01', '--out',
+    groups = bench.main([
+        '--onnx', TINY_CONFIG, CASCADE, '--batch-sizes', '1', '2', '--rounds',
+        '1', '--min-run-time', '0.01', '--out',
         str(out)
     ])
-    rows = [r for r in out.read_text().splitlines() if 'coco-mini' in r]
-    assert len(rows) == 4
-    for row in rows:
-        pytorch_ms, ort_ms, ratio = (float(c) for c in row.split('|')[3:6])
-        assert pytorch_ms > 0 and ort_ms > 0
-        assert ratio == pytest.approx(ort_ms / pytorch_ms, abs=0.05)
+    names = [
+        f'{osp.basename(c)} b{b}' for c in (TINY_CONFIG, CASCADE)
+        for b in (1, 2)
+    ]
+    assert [list(g) for g in groups] == [[f'{n} onnxruntime', f'{n} PyTorch']
+                                         for n in names]
+    report = out.read_text()
+    assert 'onnxruntime 1.' in report  # its version
+    for group in groups:
+        ort_ms, pytorch_ms = (f['ms'] for f in group.values())
+        assert ort_ms > 0 and pytorch_ms > 0
+        rows = [f'| {n} | {f["ms"]:.1f} |' for n, f in group.items()]
+        rows.append(f'| ratio | **{ort_ms / pytorch_ms:.2f}** |')
+        assert '\n'.join(rows) in report

@@ -1,7 +1,6 @@
 # Copyright (c) prtr authors. All rights reserved.
-"""ONNX export of PRTR's network, and onnxruntime in its place. The graph
-ends where inference leaves tensor algebra (docs/deployment.md): the
-Hungarian matching and the codec stay on the host, PyTorch's code."""
+"""ONNX export of PRTR's network up to the Hungarian matching, and
+onnxruntime in its place (docs/deployment.md)."""
 import warnings
 from typing import BinaryIO, Sequence, Tuple, Union
 
@@ -14,8 +13,7 @@ from .utils import UserInputError
 
 
 class ExportGraph(nn.Module):
-    """The exported part of a PRTR model; a ``TypeError`` for a model
-    that is neither two-stage nor a cascade."""
+    """The exported part of a PRTR model (two-stage or cascade)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -27,8 +25,9 @@ class ExportGraph(nn.Module):
         elif hasattr(getattr(model, 'head', None), 'forward_probs'):
             self.input_names, self.output_names = ('inputs', ), outputs
         else:
-            raise TypeError(f'{type(model).__name__} is not a PRTR model '
-                            '(two-stage PRTRHead or PRTRCascade)')
+            raise UserInputError(
+                f'{type(model).__name__} is not a PRTR model (two-stage '
+                'PRTRHead or PRTRCascade): it has no ONNX export')
 
     def forward(self, *inputs: Tensor) -> Tuple[Tensor, ...]:
         if isinstance(self.model, PRTRCascade):
@@ -54,44 +53,42 @@ def export_onnx(model: nn.Module,
                 out_file: Union[str, BinaryIO],
                 input_shape: Sequence[int],
                 dynamic_batch: bool = False,
-                opset: int = 17) -> None:
-    """Write the :class:`ExportGraph` of ``model`` (eval mode, CPU) traced
-    on a random input of ``input_shape`` (B, 3, H, W), by the TorchScript
-    tracer: ``torch.export`` refuses the deformable attention's loop over
-    level shapes, which the tracer records as constants. So H and W are
-    fixed; with ``dynamic_batch`` the batch is not."""
+                opset: int = 17) -> ExportGraph:
+    """Write ``model``'s :class:`ExportGraph` (returned), traced by
+    TorchScript on a random input of ``input_shape`` (B, 3, H, W): H and W
+    are fixed (``torch.export`` refuses the deformable attention's loop
+    over level shapes), the batch too unless ``dynamic_batch``."""
     graph = ExportGraph(model).eval()
     names = graph.input_names + graph.output_names
     axes = {name: {0: 'batch'} for name in names} if dynamic_batch else None
-    batch, _, height, width = input_shape
     with torch.no_grad(), warnings.catch_warnings():
-        # the tracer's notes on shapes it records as constants
-        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
-        warnings.filterwarnings('ignore', category=DeprecationWarning)
+        # the tracer's notes on the shapes it records, and its deprecation
+        warnings.simplefilter('ignore')
         torch.onnx.export(
             graph,
-            graph.example_inputs(batch, height, width),
+            graph.example_inputs(input_shape[0], *input_shape[2:]),
             out_file,
             input_names=list(graph.input_names),
             output_names=list(graph.output_names),
             dynamic_axes=axes,
             opset_version=opset,
             dynamo=False)
+    return graph
 
 
 class OnnxRuntimeGraph:
-    """An exported graph in an onnxruntime CPU session, called as
-    :class:`ExportGraph` is."""
+    """An exported graph (a file, or its bytes) in an onnxruntime CPU
+    session, called as :class:`ExportGraph` is."""
 
-    def __init__(self, onnx_file: str) -> None:
+    def __init__(self, onnx_file: Union[str, bytes]) -> None:
         import onnxruntime as ort
+        self.name = onnx_file if isinstance(onnx_file, str) else 'the graph'
         try:
             self.session = ort.InferenceSession(
                 onnx_file, providers=['CPUExecutionProvider'])
         except Exception as e:  # onnxruntime's Fail, NoSuchFile, ...
             raise UserInputError(
-                f'cannot load ONNX model {onnx_file}: {e}') from e
-        self.onnx_file = onnx_file
+                f'cannot load ONNX model {self.name}: {e}') from e
         self.inputs = self.session.get_inputs()
         self.output_names = tuple(o.name for o in self.session.get_outputs())
 
@@ -100,13 +97,11 @@ class OnnxRuntimeGraph:
         want, got = self.inputs[0].shape, list(tensors[0].shape)
         if any(isinstance(w, int) and w != g for w, g in zip(want, got)):
             raise UserInputError(
-                f'{self.onnx_file} takes inputs of {want}, got {got}: export '
+                f'{self.name} takes inputs of {want}, got {got}: export '
                 "the config's model (pytorch2onnx.py)")
-        feeds = {
-            i.name: t.detach().cpu().float().numpy()
-            for i, t in zip(self.inputs, tensors)
-        }
-        outs = self.session.run(None, feeds)  # numpy arrays
+        names = [i.name for i in self.inputs]
+        arrays = [t.float().numpy(force=True) for t in tensors]
+        outs = self.session.run(None, dict(zip(names, arrays)))
         return tuple(torch.from_numpy(o).to(tensors[0].device) for o in outs)
 
 
@@ -116,16 +111,14 @@ def attach_onnxruntime(model: nn.Module, onnx_file: str) -> nn.Module:
     return it. ``onnx_file`` must be the export of a model of the same
     config: its outputs and keypoint count are checked."""
     graph = OnnxRuntimeGraph(onnx_file)
-    expected = ExportGraph(model).output_names
-    if graph.output_names != expected:
+    # each output's last dimension (keypoint_probs: the keypoint count)
+    outputs = {o.name: o.shape[-1] for o in graph.session.get_outputs()}
+    names = ExportGraph(model).output_names
+    k = model.head.num_keypoints
+    if tuple(outputs) != names or outputs['keypoint_probs'] != k:
         raise UserInputError(
-            f'{onnx_file} is not the export of this kind of model: it '
-            f"returns {graph.output_names}, the config's model {expected}")
-    num_keypoints = graph.session.get_outputs()[-2].shape[-1]  # probs
-    if num_keypoints != model.head.num_keypoints:
-        raise UserInputError(
-            f'{onnx_file} predicts {num_keypoints} keypoints, the config\'s '
-            f'model {model.head.num_keypoints}: export this config\'s model')
+            f"{onnx_file} is not the export of this config's model ({k} "
+            f'keypoints, outputs {names}): it returns {outputs}')
     if isinstance(model, PRTRCascade):
         model.forward_predict = graph
     else:

@@ -1,22 +1,13 @@
 # Copyright (c) prtr authors. All rights reserved.
 """PRTR's matching and set loss against the official code, side by side.
 
-    python tools/analysis_tools/benchmark_prtr_ops.py [--repeats 10] \
-        [--device cuda] [--step-batch 32] [--skip-step] [--compile]
-
 The official side re-implements upstream's ``HungarianMatcher`` and
-``SetCriterion`` (``two_stage/lib/models/matcher.py``, ``core/loss.py``):
-per decoder layer a batched cost, ``.cpu()``, scipy's
-``linear_sum_assignment`` per image, cross-entropy and L1 through index
-permutations. Both sides get the same inputs (the R-50 head's: 6 layers,
-100 queries, 17 joints), on 1 thread; times by ``torch.utils.benchmark``,
-aten operators by ``torch.profiler``. Row 4 is the head at width 8, batch
-1, where arithmetic is negligible: the host's work per step.
+``SetCriterion``; both get the R-50 head's inputs, on 1 thread. What each
+row measures: docs/benchmarks.md.
 """
 import argparse
 import copy
 import os.path as osp
-import platform
 import warnings
 from typing import Callable, Dict, List
 
@@ -25,7 +16,6 @@ import torch.nn.functional as F
 import torch.utils.benchmark as benchmark
 from mmengine.config import Config
 from mmpose.registry import MODELS
-from mmpose.utils import register_all_modules
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 from torch.profiler import ProfilerActivity, profile
@@ -85,12 +75,9 @@ def ours_loss(head: nn.Module, logits, coords, targets, weights) -> Tensor:
 
 
 def measure(row: str, fns: Dict[str, Callable], rounds: int) -> None:
-    """Print each function's median milliseconds and aten operators per
-    call, and ours (the first) / it. A round runs a ``blocked_autorange``
-    of each in turn, so that a change of machine load hits all."""
-    timers = [
-        benchmark.Timer('fn()', globals=dict(fn=fn)) for fn in fns.values()
-    ]
+    """Print each function's median time and aten operators per call, and
+    ours (the first) / it; rounds of a ``blocked_autorange`` of each."""
+    timers = [benchmark.Timer('f()', globals=dict(f=f)) for f in fns.values()]
     runs = [[timer.blocked_autorange(min_run_time=0.1) for timer in timers]
             for _ in range(rounds)]
     print(row)
@@ -118,9 +105,8 @@ def make_inputs(device: str, batch_size: int = 32) -> List[Tensor]:
 def train_steps(head: nn.Module,
                 feats: Tensor,
                 compiled: bool = False) -> Dict[str, Callable]:
-    """The head's training step: ``ours`` (lean transformer forward),
-    ``before`` (mmdet's forward), ``official`` (mmdet's forward: DETR's
-    layers, and the official loss), ``compiled`` (ours, inductor)."""
+    """The head's training step: ``ours``, ``before`` (mmdet's forward),
+    ``official`` (and the official loss), ``compiled`` (ours, inductor)."""
     _, _, targets, weights = make_inputs(feats.device, feats.size(0))
 
     def step(loss: Callable, lean: bool, model: nn.Module = head):
@@ -141,9 +127,8 @@ def train_steps(head: nn.Module,
 
 
 def narrow_head(head_cfg: Config, width: int = 8) -> nn.Module:
-    """The R-50 head at ``width``: the same operators with next to no
-    arithmetic, so its step's time is the host's work (dispatch, Python,
-    autograd), what bounds a GPU step at the configs' batch sizes."""
+    """The R-50 head at ``width``: its operators with next to no
+    arithmetic, so that a step's time is the host's work."""
     cfg = copy.deepcopy(head_cfg)
     for part in cfg.transformer.values():
         for module_cfg in part.layer_cfg.values():  # attentions and FFN
@@ -165,12 +150,10 @@ def main() -> None:
         '--compile', action='store_true', help='row 3 also compiled')
     args = parser.parse_args()
     torch.set_num_threads(1)  # as the timers run
-    register_all_modules()
     device, rounds = args.device, args.repeats
+    print(f'device {device}, 1 thread, torch {torch.__version__}')
     head_cfg = Config.fromfile(CONFIG).model.head
     head = MODELS.build(head_cfg).to(device).train()
-    print(f'{platform.node()} {platform.processor()}, 1 thread, torch '
-          f'{torch.__version__}, device {device}')
     # a training step first, as in training: glibc then serves the
     # assigner's MB buffers from the heap, not fresh zeroed pages per call
     train_steps(head, torch.randn(32, 2048, 12, 9, device=device))['ours']()
@@ -203,18 +186,15 @@ def main() -> None:
     measure('4. host work per step (the head at width 8, batch 1)',
             train_steps(narrow, torch.randn(1, 8, 12, 9, device=device)),
             rounds)
-    if device == 'cpu':
-        return
-    for solver in (head.assigner.solver, 'device'):
-        # CUDA's sync debug mode warns of every host synchronisation
-        head.assigner.solver = solver
-        with warnings.catch_warnings(record=True) as syncs:
-            warnings.simplefilter('always')
-            torch.cuda.set_sync_debug_mode('warn')
-            ours_loss(head, *inputs).backward()
-            torch.cuda.set_sync_debug_mode(0)
-        print(f'5. host synchronisations of the loss path, {solver!r} '
-              f'solver: {len(syncs)} (goal: 0)')
+    if device == 'cuda':  # CUDA's sync debug mode warns of each host sync
+        torch.cuda.set_sync_debug_mode('warn')
+        for solver in (head.assigner.solver, 'device'):
+            head.assigner.solver = solver
+            with warnings.catch_warnings(record=True) as syncs:
+                warnings.simplefilter('always')
+                ours_loss(head, *inputs).backward()
+            print(f'5. host synchronisations of the loss path, {solver!r} '
+                  f'solver: {len(syncs)} (goal: 0)')
 
 
 if __name__ == '__main__':
