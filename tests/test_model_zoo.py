@@ -109,10 +109,10 @@ def test_demo_takes_a_zoo_name(r50_weights, tmp_path):
     ])
     assert proc.returncode == 1
     assert 'has no released weights: give CHECKPOINT' in proc.stderr
-    # from a folder without the converted weights: how to make them
+    # from a folder without the converted weights: the file is named
     proc = run(
         [PYTHON,
          osp.join(ROOT, 'tools', 'demo.py'), R50, '--input', IMAGE],
         cwd=str(tmp_path))
     assert proc.returncode == 1
-    assert 'tools/convert_prtr_checkpoint.py' in proc.stderr, proc.stderr
+    assert f'checkpoint not found: {weights}' in proc.stderr, proc.stderr

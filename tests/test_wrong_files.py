@@ -26,7 +26,7 @@ def truncated(path, tmp_path):
     return cut
 
 
-@pytest.mark.parametrize('tool', ['test', 'demo', 'resume'])
+@pytest.mark.parametrize('tool', ['test', 'demo', 'resume', 'vis_queries'])
 def test_checkpoint_of_another_config(tool, trained, tmp_path, capsys,
                                       monkeypatch, untouched):  # noqa: F811
     ckpt = trained[1]  # the small top-down model's; the config: cascade
@@ -43,6 +43,11 @@ def test_checkpoint_of_another_config(tool, trained, tmp_path, capsys,
             'train',
             [CASCADE, '--work-dir',
              str(tmp_path / 'w'), '--resume', ckpt]
+        ],
+        'vis_queries': [
+            'analysis_tools/vis_queries',
+            [CASCADE, ckpt, '--out',
+             str(tmp_path / 'out' / 'q.png')]
         ],
     }[tool]
     status, err = call(*argv, capsys, monkeypatch)
@@ -84,11 +89,20 @@ def test_fine_tuning_needs_only_part_of_the_model(trained, tmp_path):
 
 def test_query_picture_of_a_cascade_config(trained, capsys, monkeypatch,
                                            tmp_path, untouched):  # noqa: F811
+    """A cascade model with its own checkpoint (random weights): the query
+    picture is drawn for a top-down model."""
+    from mmpose.apis import init_model
+    ckpt = tmp_path / 'cascade.pth'
+    model = init_model(CASCADE, None, device='cpu')
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+    untouched(ckpt)
     status, err = call('analysis_tools/vis_queries', [
-        CASCADE, trained[1], '--person', '3', '--out',
+        CASCADE,
+        str(ckpt), '--person', '3', '--out',
         str(tmp_path / 'q.png')
     ], capsys, monkeypatch)
     one_line(status, err, CASCADE, 'PRTRCascade config', 'top-down')
+    assert not (tmp_path / 'q.png').exists()
 
 
 def test_demo_truncated_image(trained, tmp_path, capsys, monkeypatch,

@@ -4,12 +4,13 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from prtr.cli import (CfgOptions, check_checkpoint, check_checkpoint_fits,
+from prtr.cli import (check_checkpoint, check_checkpoint_fits,
                       check_config_file, check_data_files, check_work_dir,
-                      note_cfg_options, run_cli, setup_cpu_distributed)
+                      key_value, note_cfg_options, run_cli,
+                      setup_cpu_distributed)
 from prtr.utils import UserInputError
 
 
@@ -27,7 +28,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=CfgOptions,
+        type=key_value,
+        action=DictAction,
         help='override config settings, key=value (mmengine syntax)')
     parser.add_argument(
         '--launcher',

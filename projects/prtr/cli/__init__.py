@@ -10,7 +10,7 @@ import traceback
 from typing import Callable, List, Optional
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from prtr.utils import UserInputError
 from .checkpoints import check_checkpoint, check_checkpoint_fits
@@ -18,10 +18,11 @@ from .checks import (check_bbox_file, check_config_file, check_data_files,
                      check_device, check_pretrained, check_work_dir)
 
 __all__ = [
-    'CfgOptions', 'UserInputError', 'check_bbox_file', 'check_checkpoint',
+    'UserInputError', 'check_bbox_file', 'check_checkpoint',
     'check_checkpoint_fits', 'check_config_file', 'check_data_files',
     'check_device', 'check_pretrained', 'check_trained_model',
-    'check_work_dir', 'note_cfg_options', 'run_cli', 'setup_cpu_distributed'
+    'check_work_dir', 'key_value', 'note_cfg_options', 'run_cli',
+    'setup_cpu_distributed'
 ]
 
 # the transforms that read images (mmcv's, and mmpose's around it)
@@ -39,19 +40,12 @@ _READERS = {
 _cfg_options: List[str] = []
 
 
-class CfgOptions(DictAction):
-    """mmengine's ``DictAction`` (``--cfg-options key=value ...``) with
+def key_value(item: str) -> str:
+    """``type`` of ``--cfg-options`` (with mmengine's ``DictAction``):
     argparse's usage error, not a traceback, for an item without ``=``."""
-
-    def __call__(self,
-                 parser: argparse.ArgumentParser,
-                 namespace: argparse.Namespace,
-                 values: List[str],
-                 option_string: Optional[str] = None) -> None:
-        for item in values:
-            if '=' not in item:
-                parser.error(f'{option_string}: {item!r} is not key=value')
-        super().__call__(parser, namespace, values, option_string)
+    if '=' not in item:
+        raise argparse.ArgumentTypeError(f'{item!r} is not key=value')
+    return item
 
 
 def check_trained_model(config: str,
@@ -93,29 +87,6 @@ def setup_cpu_distributed(cfg, launcher: str) -> None:
         find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
-
-
-def _library_dirs() -> List[str]:
-    import prtr
-    dirs = {osp.dirname(osp.realpath(prtr.__file__))}
-    dirs |= {osp.realpath(p) for p in sys.path if p and 'site-packages' in p}
-    dirs |= {osp.realpath(sys.prefix), osp.realpath(sys.base_prefix)}
-    return sorted(dirs)
-
-
-def _user_file(e: BaseException) -> Optional[str]:
-    """The file an ``OSError`` (or a ``SyntaxError``) is about, from the
-    exception's own ``filename`` attributes, when it is a user file: outside
-    the installed libraries, and existing (or the missing file)."""
-    library = _library_dirs()
-    for path in (getattr(e, 'filename', None), getattr(e, 'filename2', None)):
-        if not isinstance(path, str) or not path or path.startswith('<'):
-            continue
-        real = osp.realpath(path)
-        if (osp.exists(path) or isinstance(e, FileNotFoundError)) and \
-                not any(real.startswith(d + os.sep) for d in library):
-            return path
-    return None
 
 
 def _frames(e: BaseException):
@@ -170,10 +141,9 @@ def run_cli(main: Callable[[], None]) -> None:
     """Run a tool's ``main``; a bad input ends in one line on stderr.
 
     A :class:`~prtr.utils.UserInputError`, an image the image-loading
-    transform cannot read, an error while a dataset reads its annotation or
-    detection file (named from the frame) and an ``OSError`` about a user
-    file (not one inside the installed libraries) print
-    ``PROG: error: MESSAGE`` and exit with 1; the message is the library's
+    transform cannot read and an error while a dataset reads its annotation
+    or detection file (named from the frame) print ``PROG: error: MESSAGE``
+    and exit with 1; the message is the library's
     own (nothing is picked out of it). Any other error keeps its
     traceback, followed by its message's end and the ``--cfg-options``
     the user set. ``PRTR_DEBUG=1`` shows the traceback of every error.
@@ -196,8 +166,6 @@ def run_cli(main: Callable[[], None]) -> None:
             message = f'cannot read an image: {_message_end(e)}'
         elif _dataset_file(e):
             message = f'cannot read {_dataset_file(e)}: {_message_end(e)}'
-        elif _user_file(e):
-            message = _message_end(e)
         if message is not None:
             sys.exit(f'{prog}: error: {message} (PRTR_DEBUG=1 shows the '
                      'traceback)')

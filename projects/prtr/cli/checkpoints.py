@@ -13,25 +13,6 @@ from prtr.checkpoint import error_line, load_lazily
 from prtr.utils import UserInputError
 
 
-def _sniff(path: str) -> str:
-    """What a file that is not a checkpoint looks like."""
-    with open(path, 'rb') as f:
-        head = f.read(512)
-    if not head:
-        return 'an empty file'
-    if head.startswith(b'\xff\xd8'):
-        return 'a JPEG image'
-    if head.startswith(b'\x89PNG'):
-        return 'a PNG image'
-    if head.lstrip()[:1] in (b'{', b'['):
-        return 'JSON text'
-    try:
-        head.decode('utf-8')
-        return 'a text file'
-    except UnicodeDecodeError:
-        return ''
-
-
 def check_checkpoint(path: Optional[str], what: str = 'checkpoint') -> None:
     """Fail early, naming the file, on a missing, corrupt, foreign or unsafe
     checkpoint.
@@ -78,9 +59,8 @@ def _unsafe_globals(path: str) -> List[str]:
 
 
 def _not_a_checkpoint(path: str, what: str, e: Exception) -> UserInputError:
-    detail = _sniff(path) or error_line(e)
     return UserInputError(f'{what} {path} is not a PyTorch checkpoint or is '
-                          f'corrupt ({detail})')
+                          f'corrupt ({error_line(e)})')
 
 
 def _shapes_of_model(cfg: Any) -> dict:

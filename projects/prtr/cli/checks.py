@@ -48,17 +48,9 @@ def check_device(device: Optional[str]) -> None:
     except RuntimeError:
         raise UserInputError(f'--device {device} is not a device (e.g. cpu, '
                              'cuda, cuda:0)') from None
-    if dev.type == 'cpu':
-        return
-    if dev.type == 'mps':  # Apple's GPU: one, where torch was built for it
-        count = int(torch.backends.mps.is_available())
-    else:
-        backend = getattr(torch, dev.type, None)
-        available = getattr(backend, 'is_available', lambda: False)()
-        count = getattr(backend, 'device_count', lambda: 0)() * available
-    if (dev.index or 0) >= count:
-        have = f'{count} {dev.type} device(s)' if count else \
-            f'no {dev.type.upper()} device'
+    count = torch.cuda.device_count()  # other kinds: torch's own error
+    if dev.type == 'cuda' and (dev.index or 0) >= count:
+        have = f'{count} CUDA device(s)' if count else 'no CUDA device'
         raise UserInputError(f'--device {device}: this machine has {have} '
                              '(use --device cpu)')
 

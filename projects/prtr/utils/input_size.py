@@ -1,13 +1,8 @@
 # Copyright (c) prtr authors. All rights reserved.
 """A config at another input size: every ``input_size`` of the codec, the
-head's decoder and both pipelines, set in one place.
-
-mmengine's config inheritance replaces a pipeline list as a whole, so a
-variant of a top-down config at another resolution must restate both
-pipelines with ``TopdownAffine`` and the codec resized. The resolution
-variants in ``configs/`` call :func:`at_input_size` for that instead of
-repeating the list comprehensions (mmengine drops the imported function
-from the parsed config; what is left is plain dicts)::
+head's decoder and both pipelines, set in one place (mmengine's
+inheritance replaces a pipeline list as a whole, so a resolution variant
+would restate both pipelines)::
 
     _base_ = ['./prtr_res50_4xb32-200e_coco-384x288.py']
     from prtr.utils import at_input_size  # noqa: E402

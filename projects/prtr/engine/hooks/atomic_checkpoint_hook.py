@@ -1,15 +1,6 @@
 # Copyright (c) prtr authors. All rights reserved.
 """A CheckpointHook that never loses the last complete checkpoint and makes
-``--resume`` continue exactly where training stopped.
-
-mmengine's ``CheckpointHook`` (0.10.7) removes the oldest kept checkpoint
-*before* writing the new one and writes it in place: with
-``max_keep_ckpts=1`` a kill while saving leaves no checkpoint at all. It
-does not save the global random number generators either, so a resumed run
-draws other augmentations than an uninterrupted one. This hook keeps all of
-mmengine's behaviour (intervals, ``max_keep_ckpts``, ``save_best``,
-``published_keys``, ...) and changes only that.
-"""
+``--resume`` continue exactly where training stopped."""
 import glob
 import os.path as osp
 import random
@@ -48,26 +39,24 @@ def set_rng_state(state: dict) -> None:
 
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
-    """mmengine's ``CheckpointHook`` with crash-safe saving and exact resume.
+    """mmengine's ``CheckpointHook`` (all of its behaviour: intervals,
+    ``max_keep_ckpts``, ``save_best``, ...) with crash-safe saving and exact
+    resume. mmengine's removes the oldest kept checkpoint *before* writing
+    the new one in place (with ``max_keep_ckpts=1`` a kill while saving
+    leaves none) and does not save the random generators. This one:
 
-    What it adds to ``CheckpointHook``:
-
-    * local checkpoints go through
+    * writes local checkpoints through
       :class:`~prtr.engine.atomic_local_backend.AtomicLocalBackend` (the
-      default ``backend_args``): a checkpoint file is complete or absent,
-      and the checkpoints beyond ``max_keep_ckpts`` and the previous best
-      one are removed only after the new one is complete; removals a kill
-      cut short are finished when training resumes;
-    * the global random generators (python, numpy, torch) are saved in the
-      checkpoint (``rng_state``) and restored on resume, right before
-      training continues; validation runs with the generators saved and
-      restored around it, so whether (and how often) a run validates does
-      not change its training randomness;
-    * persistent training dataloader workers are restarted at each epoch
-      (as with ``persistent_workers=False``): their generators are seeded
-      when they start (mmengine's ``worker_init_fn``), so workers kept
-      alive across epochs would draw other augmentations after a resume
-      than in an uninterrupted run.
+      default ``backend_args``): a checkpoint is complete or absent, and
+      old ones are removed after the new one is complete (removals a kill
+      cut short are finished on resume);
+    * saves python's, numpy's and torch's generators in the checkpoint
+      (``rng_state``) and restores them on resume, right before training
+      continues; validation runs between a save and a restore of them, so
+      validating does not change the training's randomness;
+    * restarts persistent training dataloader workers at each epoch: they
+      are seeded when they start (mmengine's ``worker_init_fn``), so
+      workers kept alive would draw other augmentations after a resume.
 
     Args:
         save_rng_state (bool): Save and restore the random generators.

@@ -76,17 +76,13 @@ def find_non_finite(data_batch: Any) -> Optional[str]:
 
 @HOOKS.register_module()
 class NonFiniteCheckHook(Hook):
-    """Stop training (or testing) at the first non-finite input or loss.
-
-    A NaN image or target otherwise flows through the network: BatchNorm's
-    running statistics turn NaN, and the step fails later (e.g. in the
-    Hungarian matching) with a message that names nothing, leaving a broken
-    model. This hook raises :class:`NonFiniteError` naming the image before
-    the model sees a non-finite batch; a non-finite loss is caught before
-    ``backward``, with the model's buffers (BatchNorm statistics) restored
-    to their values before the step. In distributed runs the ranks agree
-    first (one all-reduce of a flag per check), so a failure on one rank
-    stops every rank.
+    """Stop training (or testing) at the first non-finite input or loss,
+    before BatchNorm's statistics or the weights turn NaN (the step would
+    fail later, e.g. in the Hungarian matching, naming nothing): a batch is
+    checked before the model sees it (the error names the image), a loss
+    before ``backward`` (the buffers of before the step are restored). The
+    ranks of a distributed run agree first (one all-reduce per check), so a
+    failure on one stops all.
 
     Args:
         check_loss (bool): Also check the losses of every training step.
