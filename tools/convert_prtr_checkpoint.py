@@ -1,18 +1,11 @@
 # Copyright (c) prtr authors. All rights reserved.
 """Convert official PRTR weights to checkpoints of this package.
 
-    python tools/convert_prtr_checkpoint.py IN.pth OUT.pth [--overwrite]
-
-IN is one of
-- an official two-stage model, ``pose_transformer_{res50,res101,hrnet_w32}_*
-  .pth`` (a plain ``PoseTransformer`` state dict, or one under
-  ``state_dict``/``model``), or ``deform_pose_transformer_*.pth``;
-- the HRNetV2-W32 ImageNet classifier ``hrnetv2_w32_imagenet_pretrained.pth``
-  that the official HRNet configs start from (-> backbone + neck).
-OUT loads into the matching config with no missing or unexpected keys
-(``load_from``, ``init_model``, ``tools/test.py``). An existing OUT is kept
-unless ``--overwrite`` is given; OUT is written aside and renamed, so it is
-whole or absent.
+IN: an official two-stage model (``pose_transformer_*.pth``,
+``deform_pose_transformer_*.pth``; a ``PoseTransformer`` state dict, plain
+or under ``state_dict``/``model``) or the HRNetV2-W32 ImageNet classifier
+the official HRNet configs start from (-> backbone + neck). OUT loads into
+the matching config with no missing or unexpected keys.
 """
 import argparse
 import os.path as osp

@@ -70,10 +70,8 @@ def set_amp(cfg: Config, dtype: str = 'float16') -> None:
     on a GPU that computes it natively."""
     import torch
     if not torch.cuda.is_available():
-        raise UserInputError(
-            '--amp: mixed precision trains on a CUDA GPU (mmengine\'s '
-            'AmpOptimWrapper) and this machine has none; train without '
-            '--amp')
+        raise UserInputError('--amp: mixed precision needs a CUDA GPU and '
+                             'this machine has none')
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
     if dtype == 'bfloat16':
         if not torch.cuda.is_bf16_supported(including_emulation=False):

@@ -1,7 +1,6 @@
 # Copyright (c) prtr authors. All rights reserved.
-"""What the tools share: :func:`run_cli`, which turns bad inputs (and only
-them) into one line, the checks of the user's files (:mod:`.checks`,
-:mod:`.checkpoints`), and CPU distributed set-up."""
+"""What the tools share: :func:`run_cli`, the checks of the user's files
+(:mod:`.checks`, :mod:`.checkpoints`) and CPU distributed set-up."""
 import argparse
 import os
 import os.path as osp
@@ -68,13 +67,10 @@ def note_cfg_options(options: Optional[dict]) -> None:
 
 
 def setup_cpu_distributed(cfg, launcher: str) -> None:
-    """Let ``tools/dist_train.sh`` run on a machine without GPU.
-
-    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and its default
-    DDP wrapper passes ``device_ids``; neither works without CUDA. Start the
-    gloo process group here (mmengine then skips ``init_dist``) and wrap the
-    model in DDP without device ids.
-    """
+    """Let ``tools/dist_train.sh`` run without GPU: mmengine's
+    ``init_dist`` calls ``torch.cuda.set_device`` and its DDP wrapper passes
+    ``device_ids``. Start the gloo process group here (mmengine then skips
+    ``init_dist``) and wrap the model in DDP without device ids."""
     if launcher == 'none' or torch.cuda.is_available():
         return
     import torch.distributed as dist

@@ -1,8 +1,5 @@
 # Copyright (c) prtr authors. All rights reserved.
-"""Checks of the checkpoints a tool is given, run before any work: each
-failure is a :class:`prtr.utils.UserInputError` naming the file at fault
-(a missing, corrupt, foreign or unsafe file, or the checkpoint of another
-config)."""
+"""Checks of the checkpoints a tool is given, run before any work."""
 import copy
 import os.path as osp
 import pickle
@@ -15,12 +12,7 @@ from prtr.utils import UserInputError
 
 def check_checkpoint(path: Optional[str], what: str = 'checkpoint') -> None:
     """Fail early, naming the file, on a missing, corrupt, foreign or unsafe
-    checkpoint.
-
-    Loading uses ``weights_only=True`` with the globals allowed by
-    :func:`prtr.checkpoint.allow_mmengine_checkpoints` and ``mmap`` so
-    tensors are not read into memory.
-    """
+    checkpoint (loaded as :func:`prtr.checkpoint.load_lazily` does)."""
     if not path or '://' in path:
         return
     if not osp.isfile(path):

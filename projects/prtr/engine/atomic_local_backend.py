@@ -16,8 +16,8 @@ from typing import Dict, Iterable, List, Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
-# removals waiting for a complete checkpoint, per folder (the hook and
-# save_checkpoint each build their own backend instance)
+# removals waiting, per folder (the hook and save_checkpoint each build
+# their own backend instance)
 PENDING: Dict[str, List[str]] = {}
 
 

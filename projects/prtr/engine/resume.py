@@ -1,10 +1,7 @@
 # Copyright (c) prtr authors. All rights reserved.
-"""Which checkpoint ``tools/train.py --resume`` (no value) continues from.
-
-mmengine's auto-resume trusts ``last_checkpoint``: if it names a file that
-was removed or is incomplete (a run killed while saving, with mmengine's own
-CheckpointHook), resuming fails although older checkpoints may be fine.
-"""
+"""Which checkpoint ``tools/train.py --resume`` (no value) continues from:
+mmengine's auto-resume trusts ``last_checkpoint``, which may name a file
+that was removed or is incomplete while older checkpoints are fine."""
 import glob
 import logging
 import os.path as osp

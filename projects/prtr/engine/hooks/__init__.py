@@ -1,9 +1,5 @@
 # Copyright (c) prtr authors. All rights reserved.
-from .atomic_checkpoint_hook import (AtomicCheckpointHook, get_rng_state,
-                                     set_rng_state)
+from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .nonfinite_check_hook import NonFiniteCheckHook, NonFiniteError
 
-__all__ = [
-    'AtomicCheckpointHook', 'NonFiniteCheckHook', 'NonFiniteError',
-    'get_rng_state', 'set_rng_state'
-]
+__all__ = ['AtomicCheckpointHook', 'NonFiniteCheckHook', 'NonFiniteError']

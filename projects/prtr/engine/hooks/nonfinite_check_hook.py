@@ -45,11 +45,10 @@ def _stop_with(ranks: List[int], what: str) -> None:
 
 
 def _image_paths(data_batch: Any) -> List[str]:
-    samples = data_batch.get('data_samples') if isinstance(data_batch,
-                                                           dict) else None
+    batch = data_batch if isinstance(data_batch, dict) else {}
     return [
-        str(s.metainfo.get('img_path', s.metainfo.get('img_id', '?')))
-        for s in samples or []
+        str(s.metainfo.get('img_path', '?'))
+        for s in batch.get('data_samples') or []
     ]
 
 
@@ -143,13 +142,12 @@ class NonFiniteCheckHook(Hook):
         name, bad = next(((n, v) for n, v in named if _non_finite(v)),
                          ('sum', sums))
         bad = bad.detach().flatten()
+        images = ', '.join(_image_paths(self._batch)) or '?'
         raise NonFiniteError(
             f'non-finite loss {name} ({float(bad[~torch.isfinite(bad)][0])}) '
-            f'{self._where} (images: '
-            f'{", ".join(_image_paths(self._batch)) or "?"}); the step was '
-            'stopped before backward: weights, optimizer and BatchNorm '
-            'statistics are those before it (lower the learning rate or '
-            'check these images)')
+            f'{self._where} (images: {images}); stopped before backward, '
+            'weights, optimizer and BatchNorm statistics are those before '
+            'the step (lower the learning rate or check these images)')
 
     @staticmethod
     def _check_batch(data_batch: Any, when: str, agree: bool) -> None:
