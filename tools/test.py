@@ -19,12 +19,9 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save evaluation logs')
-    parser.add_argument(
-        '--out', help='also dump the metrics to this json/pkl file')
-    parser.add_argument(
-        '--dump', help='dump the predictions to this .pkl file')
-    parser.add_argument(
-        '--show-dir', help='draw the predictions into this directory')
+    parser.add_argument('--out', help='dump the metrics (.json/.pkl)')
+    parser.add_argument('--dump', help='dump the predictions (.pkl)')
+    parser.add_argument('--show-dir', help='draw the predictions there')
     parser.add_argument(
         '--cfg-options',
         nargs='+',

@@ -39,9 +39,7 @@ def parse_args(argv=None):
         'deformable models: mmcv\'s MultiScaleDeformableAttention has no '
         'bfloat16 kernel)')
     parser.add_argument(
-        '--no-validate',
-        action='store_true',
-        help='do not evaluate checkpoints during training')
+        '--no-validate', action='store_true', help='no validation')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
