@@ -140,6 +140,49 @@ def test_removal_cut_short_is_finished_on_resume(tmp_path, monkeypatch):
     assert osp.isfile(osp.join(str(tmp_path), 'epoch_3.pth'))
 
 
+def test_checkpoints_in_a_subfolder_are_removed(tmp_path):
+    """``filename_tmpl`` with a folder: the oldest checkpoints beyond
+    ``max_keep_ckpts`` are still removed once the new one is complete."""
+    runner = _toy_runner(
+        str(tmp_path), 'AtomicCheckpointHook', 3, filename_tmpl='c/e_{}.pth')
+    runner.train()
+    assert os.listdir(tmp_path / 'c') == ['e_3.pth']
+
+
+def test_remote_out_dir_keeps_its_backend():
+    """The atomic backend is for local folders; an ``s3://`` out_dir gets
+    the backend mmengine picks from its prefix."""
+    from prtr.engine import AtomicCheckpointHook
+    assert AtomicCheckpointHook(out_dir='s3://bucket/run').backend_args is None
+    assert AtomicCheckpointHook().backend_args == dict(backend='atomic_local')
+
+
+def test_fine_tuning_leaves_the_removals_of_another_run(tmp_path, monkeypatch):
+    """A checkpoint saved while a removal waited, loaded with ``load_from``
+    into a new run: the other run's file is not the new run's to remove."""
+    import prtr.engine.atomic_local_backend as module
+    first = tmp_path / 'first'
+    _toy_runner(str(first), 'AtomicCheckpointHook').train()
+
+    def interrupt(path):
+        raise KeyboardInterrupt
+
+    runner = _toy_runner(str(first), 'AtomicCheckpointHook', 2, True)
+    monkeypatch.setattr(module, 'remove_now', interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        runner.train()  # epoch 2 saved, epoch_1.pth not removed
+    monkeypatch.undo()
+    module.PENDING.clear()
+    mine = tmp_path / 'second' / 'epoch_1.pth'  # as the pending one is named
+    mine.parent.mkdir()
+    mine.write_bytes(b'a file of the user')
+    tuned = _toy_runner(
+        str(mine.parent), 'AtomicCheckpointHook', filename_tmpl='tuned_{}.pth')
+    tuned._load_from = str(first / 'epoch_2.pth')
+    tuned.train()  # a fine-tuning from epoch 2 (at iteration 0, not 4)
+    assert mine.read_bytes() == b'a file of the user'
+
+
 def test_interrupted_best_save_keeps_previous_best(tmp_path, monkeypatch):
     from mmengine.fileio.backends import LocalBackend
     runner = _toy_runner(

@@ -255,7 +255,7 @@ def test_demo_onnxruntime_backend(trained, tmp_path):
             str(out / 'pred'), '--device', 'cpu'
         ])
         assert proc.returncode == 0, proc.stderr[-3000:]
-        assert '1 person in 1 image' in proc.stdout, proc.stdout
+        assert '1 person(s) in 1 frame(s)' in proc.stdout, proc.stdout
         name = osp.splitext(osp.basename(image))[0] + '.json'
         with open(out / 'pred' / name) as f:
             preds[backend] = json.load(f)

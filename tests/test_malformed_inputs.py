@@ -162,14 +162,19 @@ def test_image_unreadable_when_training_meets_it(name, tmp_path, capsys,
 
 def test_annotation_checks_accept_what_mmpose_reads(tmp_path):
     """What the file checks must let through: an image list without
-    annotations (COCO test-dev), MPII's list of persons, a detection of
-    zero width, other categories' detections (mmpose skips them)."""
+    annotations (COCO test-dev, for testing), MPII's list of persons, a
+    detection of zero width or with more than four numbers (mmpose reads
+    the first four), other categories' detections (mmpose skips them);
+    and what they refuse: no annotations for training, no person
+    detection."""
     from prtr.cli import checks
     with open(ANN) as f:
         ann = json.load(f)
     test_dev = tmp_path / 'image_info.json'
     test_dev.write_text(json.dumps(dict(images=ann['images'])))
     checks.check_annotations(str(test_dev), 'test')
+    with pytest.raises(checks.UserInputError, match='no annotations'):
+        checks.check_annotations(str(test_dev), 'train')
     mpii = tmp_path / 'mpii.json'
     mpii.write_text(json.dumps([dict(image='a.jpg', joints=[[0, 0]] * 16)]))
     checks.check_annotations(str(mpii), 'train')
@@ -177,6 +182,11 @@ def test_annotation_checks_accept_what_mmpose_reads(tmp_path):
     dets.write_text(
         json.dumps([
             dict(image_id=790, category_id=1, bbox=[5, 5, 0, 30], score=0.9),
+            dict(image_id=790, category_id=1, bbox=[1, 2, 3, 4, 5], score=1),
             dict(image_id=790, category_id=3, bbox=[5, 5, -1, 0], score=0.9)
         ]))
     checks.check_bbox_file(str(dets))
+    dets.write_text(
+        json.dumps([dict(image_id=790, category_id=3, bbox=[1, 1, 9, 9])]))
+    with pytest.raises(checks.UserInputError, match='no person detection'):
+        checks.check_bbox_file(str(dets))

@@ -26,13 +26,13 @@ def stderr_of(main, capsys):
 
 @pytest.mark.parametrize('message, end', [
     ('one line', 'ValueError: one line'),
-    ('two\nlines', 'ValueError: two lines'),
-    ('head:\n  indented detail', 'ValueError: indented detail'),
+    ('two\nlines', 'lines'),
+    ('head:\n  indented detail', 'indented detail'),
     ('', 'ValueError'),
     ('Caught ValueError in DataLoader worker process 0.\nOriginal Traceback '
      '(most recent call last):\n  File "x.py", line 1, in f\n    raise e\n'
-     "ValueError: `bad` occurs\nwhen loading `a.jpg`",
-     'ValueError: ValueError: `bad` occurs when loading `a.jpg`'),
+     "ValueError: `bad` occurs when loading `a.jpg`",
+     'ValueError: `bad` occurs when loading `a.jpg`'),
 ])
 def test_message_end(message, end):
     assert _message_end(ValueError(message)) == end
@@ -86,3 +86,20 @@ def test_library_errors_keep_traceback(tmp_path, capsys):
                  fails(PermissionError(13, 'denied', torch.__file__))):
         last, err = stderr_of(main, capsys)
         assert 'Traceback' in err and ': error: ' in last
+
+
+def test_dataset_errors_name_the_file_they_were_reading(tmp_path, capsys):
+    """mmpose's error while a dataset reads its annotation file: one line
+    naming the file; an error of the dataset's config (a subset index out
+    of range) is not blamed on the file: traceback."""
+    from conftest import DATA_ROOT
+    from mmpose.datasets import CocoDataset
+    ann = tmp_path / 'ann.json'
+    ann.write_text('{"images": {}, "annotations": []}')
+    last, err = stderr_of(lambda: CocoDataset(ann_file=str(ann)), capsys)
+    assert 'Traceback' not in err
+    assert f'cannot read CocoDataset ann_file {ann}: ' in last
+    good = f'{DATA_ROOT}/annotations/person_keypoints_train2017.json'
+    last, err = stderr_of(lambda: CocoDataset(ann_file=good, indices=[10**6]),
+                          capsys)
+    assert 'Traceback' in err and 'ann_file' not in last

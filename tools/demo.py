@@ -1,7 +1,6 @@
 # Copyright (c) prtr authors. All rights reserved.
-"""Detect people and draw PRTR poses on an image, a folder or a video.
-
-mmpose's ``MMPoseInferencer`` does it (README, "Demos")."""
+"""Detect people and draw PRTR poses on an image, a folder or a video
+(mmpose's ``MMPoseInferencer`` does it; README, "Demos")."""
 import argparse
 import mimetypes
 import os
@@ -42,6 +41,14 @@ def is_image(path: str) -> bool:
     return (mimetypes.guess_type(path)[0] or '').startswith('image/')
 
 
+def readable(path: str) -> bool:
+    """Whether mmcv decodes the image (an empty file makes it raise)."""
+    try:
+        return mmcv.imread(path) is not None
+    except Exception:  # noqa: BLE001  (cv2.error and the like)
+        return False
+
+
 def inputs_of(path: str) -> Union[str, List[str]]:
     """``path``, or the images of a folder. The inferencer stops with a
     traceback at an image mmcv cannot decode (a truncated JPEG too): here
@@ -49,14 +56,16 @@ def inputs_of(path: str) -> Union[str, List[str]]:
     if not osp.exists(path):
         raise UserInputError(f'input not found: {path}')
     if not osp.isdir(path):
-        if is_image(path) and mmcv.imread(path) is None:
+        if is_image(path) and not readable(path):
             raise UserInputError(f'cannot read image {path}')
         return path
     images = [osp.join(path, n) for n in os.listdir(path) if is_image(n)]
-    readable = [image for image in images if mmcv.imread(image) is not None]
-    for image in sorted(set(images) - set(readable)):
+    good = sorted(filter(readable, images))
+    for image in sorted(set(images) - set(good)):
         print(f'warning: cannot read image {image}, skipped', file=sys.stderr)
-    return sorted(readable)
+    if not good:
+        raise UserInputError(f'no readable image in {path}')
+    return good
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -73,6 +82,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     onnx = args.backend == 'onnxruntime'
     if not onnx:  # attach_onnxruntime checks the .onnx file
         check_trained_model(args.config, args.checkpoint, args.device)
+    if args.det_checkpoint and not args.det_config:
+        raise UserInputError('--det-checkpoint needs --det-config')
     check_checkpoint(args.det_checkpoint)
     inputs = inputs_of(args.input)
     inferencer = MMPoseInferencer(
@@ -92,9 +103,8 @@ def main(argv: Optional[List[str]] = None) -> None:
             draw_bbox=True,
             kpt_thr=args.kpt_thr))
     people = sum(len(r['predictions'][0]) for r in results)
-    print(f'{people} {"person" if people == 1 else "people"} in '
-          f'{len(results)} {"image" if len(results) == 1 else "images"}; '
-          f'drawn in {args.out_dir}')
+    print(f'{people} person(s) in {len(results)} frame(s); drawn in '
+          f'{args.out_dir}')
 
 
 if __name__ == '__main__':

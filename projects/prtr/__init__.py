@@ -1,10 +1,7 @@
 # Copyright (c) prtr authors. All rights reserved.
-"""PRTR (Pose Recognition with Cascade Transformers) for MMPose 1.x.
-
-Importing this package registers its components in mmpose's registries and
-allows the types of mmengine checkpoints for ``torch.load(weights_only=True)``
-(see :mod:`prtr.checkpoint`).
-"""
+"""PRTR (Pose Recognition with Cascade Transformers) for MMPose 1.x:
+importing it registers its components in mmpose's registries and allows
+mmengine checkpoints' types for ``torch.load(weights_only=True)``."""
 import mmdet.models  # noqa: F401  (registers mmdet.* losses and costs)
 
 from .checkpoint import allow_mmengine_checkpoints

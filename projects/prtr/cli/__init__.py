@@ -29,7 +29,7 @@ _IMAGE_LOADERS = ('mmcv/transforms/loading.py',
                   'mmpose/datasets/transforms/loading.py')
 # the dataset methods that read files: the attribute naming the file
 _READERS = {
-    'full_init': 'ann_file',
+    'full_init': 'ann_file',  # then the samples it read, serialised
     'load_data_list': 'ann_file',
     '_load_annotations': 'ann_file',
     '_load_detection_results': 'bbox_file'
@@ -85,21 +85,13 @@ def setup_cpu_distributed(cfg, launcher: str) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
-def _frames(e: BaseException):
-    """The frames the exception passed through, outermost first."""
-    tb = e.__traceback__
-    while tb is not None:
-        yield tb.tb_frame
-        tb = tb.tb_next
-
-
 def _in_image_loader(e: BaseException) -> bool:
     """Raised in this process by the transform that reads an image:
     mmcv's ``LoadImageFromFile``, whose error mmpose's ``LoadImage`` raises
     again with the image's path."""
     return any(
         f.f_code.co_filename.replace(os.sep, '/').endswith(_IMAGE_LOADERS)
-        for f in _frames(e))
+        for f, _ in traceback.walk_tb(e.__traceback__))
 
 
 def _dataset_file(e: BaseException) -> Optional[str]:
@@ -108,29 +100,23 @@ def _dataset_file(e: BaseException) -> Optional[str]:
     (the frame's ``self`` has the file's path)."""
     from mmengine.dataset import BaseDataset
     found = None
-    for frame in _frames(e):
-        owner = frame.f_locals.get('self')
-        attr = _READERS.get(frame.f_code.co_name)
-        if attr and isinstance(owner, BaseDataset) and \
-                isinstance(getattr(owner, attr, None), str):
+    for frame, _ in traceback.walk_tb(e.__traceback__):
+        owner, name = frame.f_locals.get('self'), frame.f_code.co_name
+        if not isinstance(owner, BaseDataset):
+            continue
+        if name in ('filter_data', 'get_subset', '_get_unserialized_subset'):
+            return None  # the config's filter or indices, not the file
+        if getattr(owner, _READERS.get(name, ''), None):
+            attr = _READERS[name]
             found = f'{type(owner).__name__} {attr} {getattr(owner, attr)}'
     return found
 
 
 def _message_end(e: BaseException) -> str:
-    """The message's last unindented lines as one line (all of a message
-    without a traceback in it), after the exception's type; or its last
-    line where it ends indented."""
-    lines = str(e).rstrip().splitlines()
-    end = len(lines)
-    while end and lines[end - 1].strip() and lines[end - 1][:1] not in ' \t':
-        end -= 1
-    text = ' '.join(ln.strip() for ln in lines[end:]) or next(
-        (ln.strip() for ln in reversed(lines) if ln.strip()), '')
-    kind = type(e).__qualname__
-    if type(e).__module__ not in ('builtins', '__main__'):
-        kind = f'{type(e).__module__}.{kind}'
-    return f'{kind}: {text}' if text else kind
+    """The last line of the exception as Python prints it (for an error a
+    data loader worker raised: the worker's error)."""
+    text = ''.join(traceback.format_exception_only(e)).strip()
+    return text.splitlines()[-1].strip()
 
 
 def run_cli(main: Callable[[], None]) -> None:

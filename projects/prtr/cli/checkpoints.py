@@ -4,7 +4,9 @@ import copy
 import os.path as osp
 import pickle
 import zipfile
-from typing import Any, List, Optional
+from typing import Any, Optional
+
+import torch
 
 from prtr.checkpoint import error_line, load_lazily
 from prtr.utils import UserInputError
@@ -19,8 +21,11 @@ def check_checkpoint(path: Optional[str], what: str = 'checkpoint') -> None:
         raise UserInputError(f'{what} not found: {path}')
     try:
         obj = load_lazily(path)
-    except pickle.UnpicklingError as e:
-        unsafe = _unsafe_globals(path)
+    except Exception as e:  # noqa: BLE001  (any failure: not loadable)
+        unsafe = []
+        if isinstance(e, pickle.UnpicklingError) and zipfile.is_zipfile(path):
+            # the globals weights_only refused, as torch reads them
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         if unsafe:
             raise UserInputError(
                 f'{what} {path} holds pickled objects that are not tensors '
@@ -29,36 +34,16 @@ def check_checkpoint(path: Optional[str], what: str = 'checkpoint') -> None:
                 'only if you trust its source: allow those types with '
                 'torch.serialization.add_safe_globals([...]) or re-save '
                 'the state dict alone') from None
-        raise _not_a_checkpoint(path, what, e) from None
-    except Exception as e:  # noqa: BLE001  (any failure: not loadable)
-        raise _not_a_checkpoint(path, what, e) from None
+        raise UserInputError(f'{what} {path} is not a PyTorch checkpoint or '
+                             f'is corrupt ({error_line(e)})') from None
     if not isinstance(obj, dict):
         raise UserInputError(f'{what} {path} is not a PyTorch checkpoint (it '
                              f'holds a {type(obj).__name__}, not a dict)')
 
 
-def _unsafe_globals(path: str) -> List[str]:
-    """The pickled globals that ``weights_only`` loading refuses in a zip
-    checkpoint (torch's static reading of its pickle); [] if it cannot
-    tell."""
-    import torch
-    if not zipfile.is_zipfile(path):
-        return []
-    try:
-        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:  # noqa: BLE001  (not a torch.save zip)
-        return []
-
-
-def _not_a_checkpoint(path: str, what: str, e: Exception) -> UserInputError:
-    return UserInputError(f'{what} {path} is not a PyTorch checkpoint or is '
-                          f'corrupt ({error_line(e)})')
-
-
 def _shapes_of_model(cfg: Any) -> dict:
     """``{name: shape}`` of the state dict of ``cfg.model``, built on the
     meta device (no memory, no initialisation)."""
-    import torch
     from mmengine.registry import init_default_scope
     from mmpose.registry import MODELS
     init_default_scope(cfg.get('default_scope', 'mmpose'))

@@ -88,9 +88,12 @@ def check_annotations(path: str, split: str) -> None:
     an error while it reads them is reported with the file's name by
     :func:`prtr.cli.run_cli`."""
     data = load_json(path, f'{split} ann_file')
-    anns = data.get('annotations') if isinstance(data, dict) else None
-    if split == 'train' and isinstance(
-            anns, list) and not any(map(_usable_person, anns)):
+    if split != 'train' or not isinstance(data, dict):
+        return
+    if 'annotations' not in data:
+        raise UserInputError(f'train ann_file {path} is not a COCO '
+                             'annotation file (no annotations)')
+    if not any(map(_usable_person, data['annotations'] or [])):
         raise UserInputError(
             f'train ann_file {path} has no usable person (a non-crowd '
             'annotation with a box and at least one labelled keypoint): '
@@ -98,7 +101,7 @@ def check_annotations(path: str, split: str) -> None:
 
 
 def check_bbox_file(path: str) -> None:
-    """What mmpose takes as it is, to crop nothing or garbage: no
+    """What mmpose takes as it is, to crop nothing or garbage: no (person)
     detection, a person detection without a score, a box of negative or no
     size or a non-finite number, a score that is not a finite number.
     Other faults are left to mmpose's dataset (see
@@ -113,6 +116,7 @@ def check_bbox_file(path: str) -> None:
         box, score = det.get('bbox'), det.get('score', 'missing')
         # mmpose crops a box of zero width or height at the aspect ratio
         # of the input; one of no size, negative size or NaN is no box
+        box = box[:4] if isinstance(box, list) else box  # as mmpose reads
         if not (isinstance(box, list) and len(box) == 4
                 and all(map(_number, box)) and all(map(math.isfinite, box))
                 and min(box[2:]) >= 0 and max(box[2:]) > 0):
@@ -123,6 +127,10 @@ def check_bbox_file(path: str) -> None:
         if not (_number(score) and math.isfinite(score)):
             raise UserInputError(f'bbox_file {path}: detection {i} has score '
                                  f'{score!r}, not a finite number')
+    if isinstance(dets, list) and not any(
+            isinstance(d, dict) and d.get('category_id') == 1 for d in dets):
+        raise UserInputError(f'bbox_file {path} has no person detection '
+                             '(category_id 1)')
 
 
 def _leaf_datasets(dataset: Any) -> Iterator[dict]:

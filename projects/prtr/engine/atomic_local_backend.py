@@ -12,24 +12,24 @@ target, and ``remove`` waits for :func:`finish_removals`, which
 import os
 import os.path as osp
 import shutil
-from typing import Dict, Iterable, List, Union
+from typing import Iterable, List, Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
-# removals waiting, per folder (the hook and save_checkpoint each build
-# their own backend instance)
-PENDING: Dict[str, List[str]] = {}
+# removals waiting (global: each hook and save builds its own backend)
+PENDING: List[str] = []
 
 
 def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    except OSError:  # a folder on a file system that cannot sync one
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:  # a folder that cannot be opened or synced (Windows)
         if not osp.isdir(path):
             raise
-    finally:
-        os.close(fd)
 
 
 @register_backend('atomic_local')
@@ -51,17 +51,23 @@ class AtomicLocalBackend(LocalBackend):
                 os.remove(tmp)
 
     def remove(self, filepath: Union[str, os.PathLike]) -> None:
-        path = osp.abspath(filepath)
-        PENDING.setdefault(osp.dirname(path), []).append(path)
+        PENDING.append(osp.abspath(filepath))
 
     rmtree = remove  # checkpoints of deepspeed are folders
 
 
+def pending_in(folder: str) -> List[str]:
+    """The waiting removals of files under ``folder``."""
+    folder = osp.join(osp.abspath(folder), '')
+    return [path for path in PENDING if path.startswith(folder)]
+
+
 def finish_removals(folder: str, keep: Iterable[str] = ()) -> None:
-    """Remove the files of ``folder`` whose removal was requested, but
+    """Remove the files under ``folder`` whose removal was requested, but
     those in ``keep`` (written again since)."""
     keep = {osp.abspath(p) for p in keep if p}
-    for path in PENDING.pop(osp.abspath(folder), []):
+    for path in pending_in(folder):
+        PENDING.remove(path)
         if path not in keep:
             remove_now(path)
 

@@ -5,6 +5,7 @@ that was removed or is incomplete while older checkpoints are fine."""
 import glob
 import logging
 import os.path as osp
+from functools import partial
 from typing import Optional
 
 from mmengine.logging import print_log
@@ -54,16 +55,11 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
         return None
     why = f'{last} cannot be resumed from ({checkpoint_error(last)})' \
         if last else 'no last_checkpoint'
-    print_log(
-        f'{work_dir}: {why}; looking for the newest loadable checkpoint',
-        logger='current',
-        level=logging.WARNING)
+    warn = partial(print_log, logger='current', level=logging.WARNING)
+    warn(f'{work_dir}: {why}; looking for the newest loadable checkpoint')
     for path in candidates:
         error = checkpoint_error(path)
-        print_log(
-            f'skipping {path}: {error}' if error else f'resuming from {path}',
-            logger='current',
-            level=logging.WARNING)
+        warn(f'skipping {path}: {error}' if error else f'resuming from {path}')
         if error is None:
             return path
     raise UserInputError(

@@ -2,6 +2,7 @@
 """A CheckpointHook that never loses the last complete checkpoint and makes
 ``--resume`` continue exactly where training stopped."""
 import glob
+import inspect
 import os.path as osp
 import random
 from typing import List, Optional
@@ -71,10 +72,19 @@ class AtomicCheckpointHook(CheckpointHook):
                  save_rng_state: bool = True,
                  restart_workers: bool = True,
                  **kwargs) -> None:
-        if kwargs.get('backend_args') is None and \
-                kwargs.get('file_client_args') is None:
+        local = '://' not in str(kwargs.get('out_dir'))
+        if local and not (kwargs.get('backend_args')
+                          or kwargs.get('file_client_args')):
             kwargs['backend_args'] = dict(backend='atomic_local')
         super().__init__(*args, **kwargs)
+        # CheckpointHook passes other keys to Runner.save_checkpoint, which
+        # would reject them only at the first save
+        from mmengine.runner import Runner
+        unknown = set(self.args) - set(
+            inspect.signature(Runner.save_checkpoint).parameters)
+        if unknown:
+            raise TypeError(f'{type(self).__name__} takes no argument(s) '
+                            f'{", ".join(sorted(unknown))}')
         self.save_rng_state = save_rng_state
         self.restart_workers = restart_workers
         self._resumed_rng: Optional[dict] = None
@@ -86,20 +96,23 @@ class AtomicCheckpointHook(CheckpointHook):
         """mmengine's set-up, then the removals a kill cut short and the
         random state of the resumed checkpoint."""
         super().before_train(runner)
-        kept = {
-            runner.message_hub.get_info(key)
-            for key in ('last_ckpt', 'best_ckpt')
-        } | {
+        kept = [runner.message_hub.get_info('last_ckpt')]
+        kept += [runner.message_hub.get_info('best_ckpt')] + [
             osp.join(self.out_dir, self.filename_tmpl.format(step))
             for step in getattr(self, 'keep_ckpt_ids', ())
-        }
+        ]
+        resumed = runner.iter == self._resumed_iter  # not a fine-tuning
         # and the temporary files of saves that a SIGKILL cut short
-        leftovers = glob.glob(osp.join(self.out_dir, '.*.tmp-*'))
-        if is_main_process():
-            for path in set(self._unfinished + leftovers) - kept:
+        paths = glob.glob(osp.join(self.out_dir, '.*.tmp-*'))
+        paths += [
+            osp.join(self.out_dir, p) for p in self._unfinished * resumed
+        ]
+        removed = {osp.abspath(p) for p in paths}
+        for path in removed - {osp.abspath(p) for p in kept if p}:
+            if is_main_process():
                 backend.remove_now(path)
         self._unfinished = []
-        if self._resumed_rng is not None and runner.iter == self._resumed_iter:
+        if self._resumed_rng is not None and resumed:
             set_rng_state(self._resumed_rng)
             runner.logger.info('restored the random generators of the '
                                'resumed checkpoint')
@@ -127,20 +140,20 @@ class AtomicCheckpointHook(CheckpointHook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Add ``rng_state`` (see :func:`get_rng_state`) and the removals
         waiting for this checkpoint to be complete."""
-        out_dir = osp.abspath(self.out_dir or runner.work_dir)
-        checkpoint[PENDING_KEY] = list(backend.PENDING.get(out_dir, []))
+        out_dir = self.out_dir or runner.work_dir
+        checkpoint[PENDING_KEY] = [
+            osp.relpath(p, out_dir) for p in backend.pending_in(out_dir)
+        ]
         if self.save_rng_state:
             checkpoint['rng_state'] = get_rng_state()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Keep the checkpoint's random state for :meth:`before_train`.
-
-        Not restored here: ``Runner.resume`` may re-seed after loading, and
-        a checkpoint loaded with ``load_from`` (no resume) must not change
-        the new run's randomness; :meth:`before_train` restores it only if
-        training continues at the checkpoint's iteration.
-        """
+        """Keep the checkpoint's random state and removals for
+        :meth:`before_train`, which restores and finishes them only if
+        training continues at its iteration: ``Runner.resume`` may re-seed
+        after loading, and a fine-tuning (``load_from``) keeps its own."""
         self._unfinished = checkpoint.get(PENDING_KEY, [])
+        self._resumed_iter = checkpoint.get('meta', {}).get('iter')
         state = checkpoint.get('rng_state')
         if not self.save_rng_state or state is None:
             return
@@ -151,7 +164,6 @@ class AtomicCheckpointHook(CheckpointHook):
                                   'generators are not restored')
             return
         self._resumed_rng = state
-        self._resumed_iter = checkpoint.get('meta', {}).get('iter')
 
     def before_train_epoch(self, runner) -> None:
         """Stop the persistent workers of the previous epoch, if any: the

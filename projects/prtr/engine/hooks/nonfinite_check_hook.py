@@ -24,15 +24,16 @@ def _non_finite(value: Any) -> bool:
     return False
 
 
-def _ranks_flagged(flag: bool) -> List[int]:
-    """The ranks whose ``flag`` is set. Every rank calls it at the same
-    point (one all-reduce), so that a failure on one rank stops all of them
-    instead of leaving the others waiting in the next collective."""
+def _ranks_flagged(flag: torch.Tensor) -> List[int]:
+    """The ranks whose ``flag`` (a bool scalar) is set. Every rank calls it
+    at the same point (one all-reduce), so that a failure on one rank stops
+    all of them instead of leaving the others waiting in the next
+    collective."""
     if get_world_size() == 1:
-        return [0] if flag else []
-    flags = torch.zeros(get_world_size())
-    flags[get_rank()] = float(flag)
-    all_reduce(flags)
+        return [0] if bool(flag) else []
+    flags = torch.zeros(get_world_size(), device=flag.device)
+    flags[get_rank()] = flag.float()
+    all_reduce(flags)  # one collective, one host synchronisation
     return [rank for rank, f in enumerate(flags.tolist()) if f]
 
 
@@ -46,10 +47,10 @@ def _stop_with(ranks: List[int], what: str) -> None:
 
 def _image_paths(data_batch: Any) -> List[str]:
     batch = data_batch if isinstance(data_batch, dict) else {}
-    return [
-        str(s.metainfo.get('img_path', '?'))
-        for s in batch.get('data_samples') or []
+    metas = [
+        getattr(s, 'metainfo', {}) for s in batch.get('data_samples') or []
     ]
+    return [str(m.get('img_path', m.get('img_id', '?'))) for m in metas]
 
 
 def find_non_finite(data_batch: Any) -> Optional[str]:
@@ -59,9 +60,10 @@ def find_non_finite(data_batch: Any) -> Optional[str]:
         return None
     paths = _image_paths(data_batch)
     inputs = data_batch.get('inputs')
-    if isinstance(inputs, torch.Tensor):  # a stacked batch, or one image
-        inputs = list(inputs) if inputs.dim() == 4 else [inputs]
-    for i, img in enumerate(inputs or []):
+    inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    if len(inputs) == 1 and getattr(inputs[0], 'ndim', 0) == 4:
+        inputs = list(inputs[0])  # a stacked batch
+    for i, img in enumerate(inputs):
         if _non_finite(img):
             return 'input image ' + (
                 paths[i] if i < len(paths) else f'#{i} of the batch')
@@ -131,7 +133,7 @@ class NonFiniteCheckHook(Hook):
             return
         # one host synchronisation for all the terms (and all ranks)
         sums = torch.stack([v.detach().float().sum() for _, v in named])
-        bad_ranks = _ranks_flagged(not bool(torch.isfinite(sums).all()))
+        bad_ranks = _ranks_flagged(~torch.isfinite(sums).all())
         if not bad_ranks:
             return
         if self._buffers:  # a step of this hook's runner is under way
@@ -156,7 +158,7 @@ class NonFiniteCheckHook(Hook):
         # test (DefaultSampler(round_up=False)) may not, so no collective
         if agree:
             _stop_with(
-                _ranks_flagged(where is not None),
+                _ranks_flagged(torch.tensor(where is not None)),
                 f'non-finite batch ({when})')
         if where is not None:
             raise NonFiniteError(
