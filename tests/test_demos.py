@@ -208,7 +208,7 @@ def test_demo_tool_on_folder(trained, det_config, det_checkpoint, tmp_path):
         str(tmp_path / 'pred'), '--kpt-thr', '0', '--device', 'cpu'
     ])
     assert proc.returncode == 0, proc.stderr[-5000:]
-    assert 'in 2 images' in proc.stdout
+    assert 'in 2 frame(s)' in proc.stdout
     for img in IMAGES[:2]:
         out = tmp_path / 'vis' / osp.basename(img)
         assert out.is_file()

@@ -102,7 +102,7 @@ def test_demo_takes_a_zoo_name(r50_weights, tmp_path):
     ],
                cwd=str(cwd))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert '1 person in 1 image' in proc.stdout
+    assert '1 person(s) in 1 frame(s)' in proc.stdout
     assert os.listdir(tmp_path)
     proc = run([
         PYTHON, 'tools/demo.py', 'prtr-cascade-r50-coco-640', '--input', IMAGE
