@@ -1,26 +1,17 @@
 # Copyright (c) prtr authors. All rights reserved.
-"""Benchmark PRTR against other systems, with random weights.
-
-Pairs (default: PRTR R-50 and HRNet-W32 against mmpose's SimpleBaseline
-R-50 and HRNet-W32, configs/baselines/): parameters, GFLOPs (mmengine's
-counter, as mmpose's get_flops.py), latency of test_step and train_step on
-synthetic batches, on a GPU the peak memory through two steps.
---cascade CONFIG: the cascade against mmdet's detector of its person
-stage's size + two-stage PRTR, per image of N persons (--persons).
---onnx [CONFIG ...] (default: the pairs' PRTR): the exported network
-(prtr.deployment) in onnxruntime against PyTorch on the CPU, per batch.
-Times: torch.utils.benchmark, in rounds that alternate the two systems.
+"""Benchmark PRTR against other systems, with random weights (README,
+"Benchmark against heatmap heads"): heatmap pairs (default), the cascade
+against detector + two-stage PRTR (--cascade), or PyTorch against
+onnxruntime (--onnx); measured by :mod:`prtr.benchmarking`.
 """
 import argparse
-import copy
 import io
 import os
 import os.path as osp
-import statistics
 import sys
 from datetime import datetime, timezone
 from functools import partial
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import mmcv
 import mmdet
@@ -28,18 +19,16 @@ import mmengine
 import mmpose
 import numpy as np
 import torch
-from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config, DictAction
 from mmengine.hub import get_config
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
-from mmpose.apis import init_model
 from mmpose.testing import get_packed_inputs
-from torch.utils import benchmark
 
+from prtr.benchmarking import build, complexity, time_alternating
 from prtr.deployment import ExportGraph, export_onnx, input_hw
-from prtr.utils.input_size import config_dicts, set_input_size
+from prtr.utils.input_size import set_input_size
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 PRTR_R50 = 'configs/prtr_res50_4xb32-200e_coco-384x288.py'
@@ -124,34 +113,6 @@ def load_config(path: str, args: argparse.Namespace) -> Config:
     return cfg
 
 
-def build(cfg: Config, device: str, init: Callable = init_model):
-    """A model by ``init`` (mmpose's ``init_model``, as the demos build it)
-    with random weights: every ``init_cfg`` dropped, nothing downloaded."""
-    cfg = copy.deepcopy(cfg)
-    for d in config_dicts(cfg._cfg_dict):
-        d.pop('init_cfg', None)
-    model = init(cfg, None, device=device)
-    model.init_weights()
-    return model
-
-
-def complexity(model: torch.nn.Module, inputs: tuple) -> dict:
-    """Parameters (all, trainable in ``train()``; millions) and GFLOPs of
-    ``model._forward(*inputs)`` by mmengine's counter (under its hooks the
-    lean DETR forward, which it has no rules for, runs mmdet's layers)."""
-    model.train()  # frozen stages take effect in train()
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    model.eval()
-    model.forward = model._forward
-    with torch.no_grad():
-        info = get_model_complexity_info(
-            model, inputs=inputs, show_table=False, show_arch=False)
-    return dict(
-        params=info['params'] / 1e6,
-        trainable=trainable / 1e6,
-        gflops=info['flops'] / 1e9)
-
-
 def pose_complexity(cfg: Config) -> dict:
     """:func:`complexity` of a pose model on one input of its size."""
     return complexity(build(cfg, 'cpu'), (torch.zeros(1, 3, *input_hw(cfg)), ))
@@ -208,23 +169,6 @@ def make_step(cfg: Config, train: bool, size: int,
     for _ in range(2):  # the peak of a steady step: optimizer state too
         step()
     return step, (torch.cuda.max_memory_allocated() - base) / 2**20
-
-
-def time_alternating(steps: Dict[str, Callable], rounds: int,
-                     min_run_time: float) -> Dict[str, float]:
-    """Each step's median time (ms) per call by ``Timer.blocked_autorange``
-    (it synchronises CUDA) in ``rounds`` rounds whose order alternates
-    (A B, B A, ...), so that every step sees the same load."""
-    times = {n: [] for n in steps}
-    for r in range(rounds):
-        for n in list(steps)[::-1] if r % 2 else steps:
-            timer = benchmark.Timer(
-                'step()',
-                globals=dict(step=steps[n]),
-                num_threads=torch.get_num_threads())
-            times[n] += timer.blocked_autorange(
-                min_run_time=min_run_time).times
-    return {n: statistics.median(t) * 1e3 for n, t in times.items()}
 
 
 def benchmark_pairs(args: argparse.Namespace) -> Tuple[List[dict], list]:

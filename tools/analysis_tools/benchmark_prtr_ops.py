@@ -13,12 +13,13 @@ from typing import Callable, Dict, List
 
 import torch
 import torch.nn.functional as F
-import torch.utils.benchmark as benchmark
 from mmengine.config import Config
 from mmpose.registry import MODELS
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 from torch.profiler import ProfilerActivity, profile
+
+from prtr.benchmarking import time_alternating
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 CONFIG = osp.join(ROOT, 'configs', 'prtr_res50_4xb32-200e_coco-384x288.py')
@@ -76,16 +77,14 @@ def ours_loss(head: nn.Module, logits, coords, targets, weights) -> Tensor:
 
 def measure(row: str, fns: Dict[str, Callable], rounds: int) -> None:
     """Print each function's median time and aten operators per call, and
-    ours (the first) / it; rounds of a ``blocked_autorange`` of each."""
-    timers = [benchmark.Timer('f()', globals=dict(f=f)) for f in fns.values()]
-    runs = [[timer.blocked_autorange(min_run_time=0.1) for timer in timers]
-            for _ in range(rounds)]
+    ours (the first) / it (:func:`prtr.benchmarking.time_alternating`)."""
+    times = time_alternating(fns, rounds, min_run_time=0.1)
     print(row)
-    for (name, fn), measurements in zip(fns.items(), zip(*runs)):
+    for name, fn in fns.items():
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             fn()
         ops = sum(e.name.startswith('aten::') for e in prof.events())
-        ms = benchmark.Measurement.merge(measurements)[0].median * 1e3
+        ms = times[name]
         if name == 'ours':
             ours = ms, ops
         print(f'   {name}: {ms:.2f} ms, {ops} aten ops; ours / {name}: time '
